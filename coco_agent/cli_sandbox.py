@@ -1,0 +1,159 @@
+"""`coco render` and `coco sandbox build|status`: run one program in the sandbox, manage the sandbox image."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from coco_agent.sandbox import SandboxLimits, SandboxUnavailable, get_sandbox, guess_format
+
+EXIT_OK, EXIT_FAILED, EXIT_UNAVAILABLE = 0, 1, 2
+err = Console(stderr=True)
+
+
+def add_parsers(subparsers) -> None:
+    """Register `render` and `sandbox` on an argparse subparsers object (each sets func(args) -> int)."""
+    render = subparsers.add_parser("render", help="run one drawing program in the sandbox and save its PNG")
+    render.add_argument("file", type=Path, help="program (.py) or SVG file")
+    render.add_argument("-o", "--output", type=Path, required=True, help="where to write the PNG")
+    render.add_argument("--format", choices=["auto", "matplotlib", "pil", "svg"], default="auto")
+    render.add_argument(
+        "--timeout", type=float, default=SandboxLimits.timeout_s, help="seconds (default %(default)s)"
+    )
+    render.add_argument("--sandbox", choices=["auto", "docker", "process", "bubblewrap"], default="auto")
+    render.add_argument(
+        "--json", action="store_true", help="print {status, error, seconds, sandbox} to stdout"
+    )
+    render.set_defaults(func=cmd_render)
+
+    sandbox = subparsers.add_parser("sandbox", help="build or inspect the Docker sandbox image")
+    actions = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    build = actions.add_parser("build", help="build the image from Debian packages (no registry needed)")
+    build.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
+    build.set_defaults(func=cmd_sandbox_build)
+    status = actions.add_parser("status", help="engine, runtime and image state")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_sandbox_status)
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]sandbox:[/dim] {message}")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render FILE to OUT.png; exit 0 only when OUT.png was written."""
+    started = time.monotonic()
+    report: dict = {"status": "error", "error": "", "seconds": 0.0, "sandbox": ""}
+    try:
+        code = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _render_done(args, dict(report, error=f"cannot read {args.file}: {exc}"), EXIT_UNAVAILABLE)
+    fmt = guess_format(code, args.file.name) if args.format == "auto" else args.format
+    try:
+        sandbox = get_sandbox(args.sandbox, progress=None if args.json else _progress)
+    except SandboxUnavailable as exc:
+        return _render_done(args, dict(report, error=str(exc)), EXIT_UNAVAILABLE)
+    result = sandbox.render(code, fmt, SandboxLimits(timeout_s=args.timeout))
+    report = {
+        "status": result.status,
+        "error": result.error,
+        "seconds": result.seconds,
+        "sandbox": result.sandbox,
+    }
+    report.update(format=fmt, width=result.width, height=result.height)
+    if not result.ok:
+        report["stderr_tail"] = result.stderr[-2000:]
+        return _render_done(args, report, EXIT_FAILED)
+    try:
+        _write_atomic(args.output, result.png or b"")
+    except OSError as exc:
+        return _render_done(
+            args, dict(report, status="error", error=f"cannot write {args.output}: {exc}"), EXIT_FAILED
+        )
+    report.update(output=str(args.output), seconds=round(time.monotonic() - started, 3))
+    return _render_done(args, report, EXIT_OK)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _render_done(args: argparse.Namespace, report: dict, code: int) -> int:
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    elif code == EXIT_OK:
+        err.print(
+            f"[green]rendered[/green] {report['output']} ({report['width']}x{report['height']}, "
+            f"{report['format']}) in {report['seconds']:.2f} s [dim]\\[{report['sandbox']} sandbox][/dim]"
+        )
+    else:
+        err.print(f"[red]{report['status']}[/red]: {report['error']}", markup=True, highlight=False)
+        if report.get("stderr_tail") and report["status"] != "error":
+            err.print(report["stderr_tail"], markup=False, highlight=False)
+    return code
+
+
+def cmd_sandbox_build(args: argparse.Namespace) -> int:
+    """Build the sandbox image (fast when its tag exists)."""
+    from coco_agent.sandbox.image import build_image
+
+    started = time.monotonic()
+    try:
+        tag = build_image(progress=_progress, force=args.force)
+    except SandboxUnavailable as exc:
+        err.print(f"[red]cannot build the sandbox image:[/red] {exc}", highlight=False)
+        return EXIT_FAILED
+    err.print(f"[green]ready[/green] {tag} ({time.monotonic() - started:.1f} s)")
+    print(tag)
+    return EXIT_OK
+
+
+def cmd_sandbox_status(args: argparse.Namespace) -> int:
+    """Say whether the engine answers and the image is there; exit 0 only when Docker rendering is ready."""
+    from coco_agent.sandbox.image import image_status
+
+    status = image_status()
+    ready = bool(status["engine"] and status["present"])
+    if args.json:
+        print(json.dumps(status))
+        return EXIT_OK if ready else EXIT_FAILED
+    table = Table(show_header=False, box=None)
+    table.add_row(
+        "engine",
+        "[green]reachable[/green]"
+        if status["engine"]
+        else f"[red]unreachable[/red] {status['engine_error']}",
+    )
+    if status["engine"]:
+        table.add_row(
+            "server",
+            f"Docker {status['server_version']}, runtime {status['runtime']}, cgroup v{status['cgroup_version']}",
+        )
+    image = status["image"]
+    if status["present"]:
+        table.add_row(
+            "image", f"[green]{image}[/green] {status['size_mb']} MB, created {status['created'][:19]}"
+        )
+    else:
+        table.add_row("image", f"[yellow]{image} missing[/yellow]: run `coco sandbox build`")
+    table.add_row(
+        "debootstrap", status["debootstrap"] or "[yellow]missing[/yellow] (apt-get install debootstrap)"
+    )
+    Console(file=sys.stdout).print(table)
+    return EXIT_OK if ready else EXIT_FAILED

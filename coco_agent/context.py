@@ -1,0 +1,49 @@
+"""The run context (LangGraph ``context_schema``): which models, refiner, limits. Nodes never hard-code these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from coco_agent.sandbox.base import SandboxLimits
+
+CodeFormat = Literal["matplotlib", "pil", "svg"]
+
+
+@dataclass
+class RunContext:
+    """Configuration of one run.
+
+    `llm` / `vlm` are ``"provider:model"`` strings (``openai:gpt-4.1-mini``, ``anthropic:...``, ``ollama:...``,
+    ``hf:<hub id or dir>``), or already-built LangChain chat models (tests, embedding apps). ``vlm="none"``
+    skips the critic: the deterministic checks decide alone. Empty means: COCO_LLM / COCO_VLM, then auto-detect.
+    """
+
+    llm: Any = None
+    vlm: Any = None
+    base_url: str | None = None
+    refiner: str = "none"
+    max_rounds: int = 4
+    format: CodeFormat = "matplotlib"
+    sandbox: Literal["auto", "docker", "process", "bubblewrap"] = "auto"
+    timeout_s: float = 30.0
+    memory_mb: int = 1024
+    model_timeout_s: float = 180.0
+    runs_dir: str = "runs"
+    refine_strength: float | None = None
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def limits(self) -> SandboxLimits:
+        return SandboxLimits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
+
+    def validate(self) -> None:
+        """Raise ValueError with a clear message for settings that cannot work."""
+        if not 1 <= self.max_rounds <= 50:
+            raise ValueError(f"max_rounds must be between 1 and 50, got {self.max_rounds}")
+        if self.format not in ("matplotlib", "pil", "svg"):
+            raise ValueError(f"format must be matplotlib, pil or svg, got {self.format!r}")
+        if not 1 <= self.timeout_s <= 600:
+            raise ValueError(f"sandbox timeout must be between 1 and 600 seconds, got {self.timeout_s}")
+        if not 64 <= self.memory_mb <= 16384:
+            raise ValueError(f"sandbox memory must be between 64 and 16384 MB, got {self.memory_mb}")

@@ -1,0 +1,63 @@
+"""The CoCo agent as a LangGraph StateGraph. Export the uncompiled builder; callers add their checkpointer.
+
+prepare -> write_code -> execute -> check -> critique -> refine -> finalize
+               ^                      |          |
+               +----------------------+----------+   (retry while round < max_rounds; see routing.py)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+
+from coco_agent.context import RunContext
+from coco_agent.nodes.check import check
+from coco_agent.nodes.critique import critique
+from coco_agent.nodes.execute import execute
+from coco_agent.nodes.finalize import finalize
+from coco_agent.nodes.prepare import prepare
+from coco_agent.nodes.refine import refine
+from coco_agent.nodes.write_code import write_code
+from coco_agent.state import AgentInput, AgentState
+
+
+def after_prepare(state: dict[str, Any]) -> Literal["write_code", "finalize"]:
+    return state["route"]
+
+
+def after_write_code(state: dict[str, Any]) -> Literal["execute", "finalize"]:
+    return state["route"]
+
+
+def after_execute(state: dict[str, Any]) -> Literal["check", "finalize"]:
+    return state["route"]
+
+
+def after_check(state: dict[str, Any]) -> Literal["write_code", "critique", "refine", "finalize"]:
+    return state["route"]
+
+
+def after_critique(state: dict[str, Any]) -> Literal["write_code", "refine", "finalize"]:
+    return state["route"]
+
+
+def build_graph() -> StateGraph:
+    """The uncompiled graph. Compile with your own checkpointer: ``build_graph().compile(checkpointer=...)``."""
+    builder = StateGraph(AgentState, context_schema=RunContext, input_schema=AgentInput)
+    builder.add_node("prepare", prepare)
+    builder.add_node("write_code", write_code)
+    builder.add_node("execute", execute)
+    builder.add_node("check", check)
+    builder.add_node("critique", critique)
+    builder.add_node("refine", refine)
+    builder.add_node("finalize", finalize)
+    builder.add_edge(START, "prepare")
+    builder.add_conditional_edges("prepare", after_prepare)
+    builder.add_conditional_edges("write_code", after_write_code)
+    builder.add_conditional_edges("execute", after_execute)
+    builder.add_conditional_edges("check", after_check)
+    builder.add_conditional_edges("critique", after_critique)
+    builder.add_edge("refine", "finalize")
+    builder.add_edge("finalize", END)
+    return builder

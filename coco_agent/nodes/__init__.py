@@ -1,0 +1,1 @@
+"""Graph nodes, one module each. Every node is wrapped by ``trace.traced`` (timing + trace line)."""

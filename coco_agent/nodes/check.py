@@ -1,0 +1,36 @@
+"""check: cheap deterministic checks on the draft, then the routing decision (retry, critique, accept)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import Runtime
+from PIL import Image
+
+from coco_agent.checks import check_draft
+from coco_agent.context import RunContext
+from coco_agent.routing import after_check
+from coco_agent.trace import TRACE_KEY, traced
+
+
+def critic_enabled(ctx: RunContext) -> bool:
+    return not (isinstance(ctx.vlm, str) and ctx.vlm.strip().lower() == "none")
+
+
+@traced("check")
+def check(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Blank or near-blank drafts and absurd sizes go straight back to the code writer; see routing.after_check."""
+    ctx = runtime.context or RunContext()
+    attempt = dict(state["attempts"][-1])
+    update: dict[str, Any] = {}
+    if attempt.get("status") == "ok" and attempt.get("draft_path"):
+        with Image.open(Path(state["run_dir"]) / attempt["draft_path"]) as image:
+            result = check_draft(image)
+        attempt["checks"] = result.as_dict()
+        update["attempts"] = [{"round": attempt["round"], "checks": attempt["checks"]}]
+    view = {**state, "attempts": [*state["attempts"][:-1], attempt]}
+    decision = after_check(view, attempt, max_rounds=ctx.max_rounds, critic=critic_enabled(ctx))
+    update |= decision.update()
+    update[TRACE_KEY] = {"checks": attempt.get("checks", {}).get("problems", [])}
+    return update

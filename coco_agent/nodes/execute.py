@@ -1,0 +1,78 @@
+"""execute: run the attempt's program in the sandbox and keep the draft PNG (or the error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from coco_agent.context import RunContext
+from coco_agent.runs import attempt_dir, rel
+from coco_agent.sandbox import get_sandbox
+from coco_agent.trace import TRACE_KEY, traced
+
+OUTPUT_KEEP = 20_000  # characters of stdout/stderr kept in attempts/NN/output.txt
+
+
+@traced("execute")
+def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Render the program in the sandbox. Writes draft.png on success, error.txt otherwise."""
+    ctx = runtime.context or RunContext()
+    attempt = state["attempts"][-1]
+    rnd = attempt["round"]
+    if attempt.get("status") == "no_code":
+        return {"route": "check", "why": "nothing to run", TRACE_KEY: {"status": "no_code"}}
+    folder = attempt_dir(state["run_dir"], rnd)
+    code = (Path(state["run_dir"]) / attempt["code_path"]).read_text(encoding="utf-8")
+    try:
+        sandbox = get_sandbox(ctx.sandbox)
+    except Exception as exc:  # no engine, no image: the whole run cannot go on
+        error = f"no sandbox available: {exc}"
+        return {
+            "attempts": [{"round": rnd, "status": "sandbox_unavailable", "error": error}],
+            "status": "failed",
+            "error": error,
+            "route": "finalize",
+            "why": "sandbox unavailable",
+        }
+    result = sandbox.render(code, state["format"], ctx.limits())
+    record: dict[str, Any] = {
+        "round": rnd,
+        "status": result.status,
+        "sandbox": result.sandbox or sandbox.kind,
+        "render_seconds": round(result.seconds, 3),
+    }
+    output = _output_text(result.stdout, result.stderr)
+    if output:
+        (folder / "output.txt").write_text(output, encoding="utf-8")
+    if result.ok:
+        draft = folder / "draft.png"
+        draft.write_bytes(result.png)
+        record |= {"draft_path": rel(state["run_dir"], draft), "width": result.width, "height": result.height}
+    else:
+        record["error"] = _error_text(result.error, result.stderr)
+        (folder / "error.txt").write_text(f"status: {result.status}\n{record['error']}\n", encoding="utf-8")
+    return {
+        "attempts": [record],
+        "route": "check",
+        "why": f"sandbox {result.status} in {result.seconds:.2f}s",
+        TRACE_KEY: {"status": result.status, "sandbox": record["sandbox"]},
+    }
+
+
+def _output_text(stdout: str, stderr: str) -> str:
+    parts = []
+    if stdout:
+        parts.append("--- stdout ---\n" + stdout[-OUTPUT_KEEP:])
+    if stderr:
+        parts.append("--- stderr ---\n" + stderr[-OUTPUT_KEEP:])
+    return "\n".join(parts)
+
+
+def _error_text(error: str, stderr: str) -> str:
+    error = (error or "").strip()
+    stderr = (stderr or "").strip()
+    if stderr and stderr[-200:] not in error:
+        return f"{error}\n{stderr[-4000:]}".strip()
+    return error or "the program failed without an error message"

@@ -1,0 +1,25 @@
+"""finalize: write result.json, the run's one-page summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from coco_agent.context import RunContext
+from coco_agent.runs import RESULT_FILE, build_result, write_json
+from coco_agent.settings import settings_of
+from coco_agent.trace import TRACE_KEY, traced
+
+
+@traced("finalize")
+def finalize(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Record the outcome: status, rounds, models, sandbox, seconds per node, paths."""
+    ctx = runtime.context or RunContext()
+    status = state.get("status") or "failed"
+    if status == "running":
+        status = "failed"
+    result = build_result({**state, "status": status}, settings_of(ctx))
+    write_json(Path(state["run_dir"]) / RESULT_FILE, result)
+    return {"status": status, TRACE_KEY: {"decision": status, "why": state.get("error") or status}}

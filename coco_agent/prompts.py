@@ -1,0 +1,24 @@
+"""Prompt templates, read from the `prompts/` folder (files, so they can be read and edited without code)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from coco_agent.paths import shipped_dir
+
+FENCES = {"matplotlib": "python", "pil": "python", "svg": "svg"}
+
+
+@cache
+def template(name: str) -> str:
+    """Return the text of ``prompts/<name>.md``."""
+    return (shipped_dir("prompts") / f"{name}.md").read_text(encoding="utf-8")
+
+
+def render(name: str, **values: object) -> str:
+    """Fill a template's ``{placeholders}``."""
+    return template(name).format(**values).strip()
+
+
+def coder_system(fmt: str) -> str:
+    return render("coder_system", format_rules=template(f"format_{fmt}").strip())

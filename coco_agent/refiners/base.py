@@ -1,0 +1,34 @@
+"""The refiner interface: turn an accepted draft into the final picture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from PIL import Image
+
+
+@dataclass
+class RefineRequest:
+    """One refinement job: the draft, the user's prompt and optional overrides."""
+
+    draft: Image.Image
+    prompt: str
+    strength: float | None = None
+    steps: int | None = None
+    seed: int = 0
+    guidance_scale: float | None = None
+
+
+@dataclass
+class RefineOutput:
+    image: Image.Image
+    settings: dict = field(default_factory=dict)
+
+
+class Refiner(Protocol):
+    """A loaded refiner. Loaded once per process (see ``refiners.load_refiner``) and reused."""
+
+    name: str
+
+    def refine(self, request: RefineRequest) -> RefineOutput: ...

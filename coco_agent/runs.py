@@ -1,0 +1,100 @@
+"""The run directory: its layout, result.json, and the saved settings that `coco resume` reads back."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from coco_agent import __version__
+
+RESULT_FILE = "result.json"
+SETTINGS_FILE = "run.json"
+CHECKPOINT_FILE = "checkpoints.sqlite"
+FINAL_FILE = "final.png"
+
+
+def attempt_dir(run_dir: str | Path, rnd: int) -> Path:
+    path = Path(run_dir) / "attempts" / f"{rnd:02d}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def rel(run_dir: str | Path, path: str | Path) -> str:
+    """A path relative to the run directory (runs stay movable)."""
+    return os.path.relpath(Path(path), Path(run_dir))
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically (a killed run never leaves half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def seconds_per_node(timings: list[dict[str, Any]]) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for t in timings:
+        totals[t["node"]] += t["seconds"]
+    return {node: round(sec, 3) for node, sec in totals.items()}
+
+
+def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The result.json record for a finished (or failed) run."""
+    run_dir = state.get("run_dir", "")
+    attempts = state.get("attempts", [])
+    per_node = seconds_per_node(state.get("timings", []))
+    best = next((a for a in attempts if a["round"] == state.get("best_round")), None)
+    final = state.get("final_path")
+    sandboxes = sorted({a["sandbox"] for a in attempts if a.get("sandbox")})
+    return {
+        "prompt": state.get("prompt", ""),
+        "status": state.get("status", "failed"),
+        "error": state.get("error", ""),
+        "rounds": state.get("round", 0),
+        "max_rounds": settings.get("max_rounds"),
+        "best_round": state.get("best_round"),
+        "format": state.get("format", settings.get("format")),
+        "models": {"coder": settings.get("coder"), "critic": settings.get("critic")},
+        "refiner": settings.get("refiner"),
+        "sandbox": sandboxes[-1] if len(sandboxes) == 1 else (sandboxes or None),
+        "seconds": round(sum(per_node.values()), 3),
+        "seconds_per_node": per_node,
+        "paths": {
+            "run_dir": str(Path(run_dir).resolve()) if run_dir else "",
+            "final": final,
+            "draft": best.get("draft_path") if best else None,
+            "trace": "trace.jsonl",
+        },
+        "attempts": [
+            {
+                "round": a["round"],
+                "status": a.get("status"),
+                "code": a.get("code_path"),
+                "draft": a.get("draft_path"),
+                "error": (a.get("error") or "")[-500:],
+                "checks_ok": (a.get("checks") or {}).get("ok"),
+                "verdict": a.get("verdict"),
+            }
+            for a in attempts
+        ],
+        "refinement": state.get("refinement"),
+        "finished": now(),
+        "version": __version__,
+    }

@@ -1,0 +1,92 @@
+"""Sandboxes that run drawing programs and return PNG bytes: Docker (hardened), bubblewrap or a subprocess."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+from coco_agent.sandbox.base import Format, RenderResult, Sandbox, SandboxLimits, SandboxUnavailable, Status
+from coco_agent.sandbox.formats import guess_format
+from coco_agent.sandbox.png import ImageRejected, decode_png
+
+__all__ = [
+    "Format",
+    "ImageRejected",
+    "RenderResult",
+    "Sandbox",
+    "SandboxLimits",
+    "SandboxUnavailable",
+    "Status",
+    "decode_png",
+    "get_sandbox",
+    "guess_format",
+    "close_sandboxes",
+]
+
+KINDS = ("auto", "docker", "process", "bubblewrap")
+_cache: dict[str, Sandbox] = {}
+_lock = threading.Lock()
+
+
+def _stderr_progress(message: str) -> None:
+    try:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[dim]sandbox:[/dim] {message}")
+    except ImportError:
+        print(f"sandbox: {message}", file=sys.stderr)
+
+
+def get_sandbox(kind: str = "auto", progress: Callable[[str], None] | None = None) -> Sandbox:
+    """The process-wide sandbox of `kind`, created once.
+
+    auto: Docker when the engine answers (building the image first if its tag is missing), else bubblewrap when
+    installed, else the plain subprocess, with a warning. docker: Docker or SandboxUnavailable naming the fix.
+    bubblewrap: the worker in bubblewrap namespaces. process: the worker in an rlimited subprocess (weakest).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown sandbox kind {kind!r}; choose one of {', '.join(KINDS)}")
+    with _lock:
+        if kind not in _cache:
+            _cache[kind] = _make(kind, progress or _stderr_progress)
+        return _cache[kind]
+
+
+def _make(kind: str, progress: Callable[[str], None]) -> Sandbox:
+    from coco_agent.sandbox.process_sandbox import ProcessSandbox
+
+    if kind == "process":
+        return ProcessSandbox(bubblewrap=False)
+    if kind == "bubblewrap":
+        try:
+            return ProcessSandbox(bubblewrap=True)
+        except FileNotFoundError as exc:
+            raise SandboxUnavailable(f"{exc}, or use --sandbox process") from exc
+    try:
+        return _make_docker(progress)
+    except SandboxUnavailable as exc:
+        if kind == "docker":
+            raise
+        fallback = ProcessSandbox()
+        progress(
+            f"[yellow]warning:[/yellow] Docker sandbox unavailable ({exc}); using the weaker {fallback.kind} sandbox"
+        )
+        return fallback
+
+
+def _make_docker(progress: Callable[[str], None]) -> Sandbox:
+    from coco_agent.sandbox.docker_sandbox import DockerSandbox
+    from coco_agent.sandbox.image import build_image, docker_client
+
+    client = docker_client()
+    tag = build_image(progress=progress, client=client)
+    return DockerSandbox(client=client, image=tag)
+
+
+def close_sandboxes() -> None:
+    """Close every cached sandbox (removes this process's containers)."""
+    with _lock:
+        for sandbox in _cache.values():
+            sandbox.close()
+        _cache.clear()

@@ -1,0 +1,219 @@
+"""ProcessSandbox: the weaker fallback for hosts without Docker.
+
+Runs the same sandbox/worker.py with the host's Python in a scrubbed environment and a private temp dir, with
+rlimits (CPU, address space, file size, open files) and a wall-clock deadline. With bubblewrap (`bwrap`) on
+the PATH the worker also gets its own namespaces (no network, no host files beyond /usr and the Python
+install, own pid space): kind "bubblewrap". Without it (kind "process") the program runs as the calling user
+and can read what that user can read: use Docker for untrusted code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits
+from coco_agent.sandbox.frames import FrameReader, encode_frame
+from coco_agent.sandbox.image import sandbox_dir
+from coco_agent.sandbox.png import ImageRejected, decode_png
+
+STDERR_CAP = 16 * 1024
+WORKER_IN_BWRAP = "/opt/coco/worker.py"
+MPL_IN_BWRAP = "/opt/coco/mplconfig"
+
+
+def _host_mpl_cache() -> str:
+    """The host matplotlib cache dir (font list), so jobs skip rebuilding it; '' when there is none."""
+    try:
+        import matplotlib
+
+        path = matplotlib.get_cachedir()
+    except Exception:
+        return ""
+    return path if any(Path(path).glob("fontlist-*.json")) else ""
+
+
+class ProcessSandbox:
+    """Runs each job in a fresh worker subprocess (optionally inside bubblewrap). Weaker than Docker."""
+
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        python: str | None = None,
+        bubblewrap: bool | None = None,
+        startup_grace_s: float = 20.0,
+    ) -> None:
+        self.limits = limits or SandboxLimits()
+        self.python = python or os.environ.get("COCO_SANDBOX_PYTHON") or sys.executable
+        self.worker = str(sandbox_dir() / "worker.py")
+        self.bwrap = shutil.which("bwrap") if bubblewrap is not False else None
+        if bubblewrap and not self.bwrap:
+            raise FileNotFoundError("bubblewrap is not installed: apt-get install bubblewrap")
+        self.kind = "bubblewrap" if self.bwrap else "process"
+        self.startup_grace_s = startup_grace_s
+        self.mpl_seed = _host_mpl_cache()
+
+    def render(self, code: str, fmt: Format, limits: SandboxLimits | None = None) -> RenderResult:
+        """Run `code` in a new worker process and return the validated PNG or the failure."""
+        limits = limits or self.limits
+        started = time.monotonic()
+        source = code.encode("utf-8", "surrogatepass")
+        if len(source) > limits.max_source_bytes:
+            return self._result(
+                "rejected",
+                started,
+                error=f"source of {len(source)} bytes exceeds the {limits.max_source_bytes}-byte limit",
+            )
+        home = tempfile.mkdtemp(prefix="coco-job-")
+        try:
+            return self._run(source, fmt, limits, started, home)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+
+    def close(self) -> None:
+        """Nothing persists between jobs."""
+
+    # ------------------------------------------------------------------ internals
+    def _command(self, home: str) -> tuple[list[str], dict[str, str]]:
+        worker_args = ["-I", "-B"]
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg"}
+        if not self.bwrap:
+            env.update(HOME=home, TMPDIR=home, XDG_CACHE_HOME=f"{home}/.cache")
+            if self.mpl_seed:
+                env["COCO_MPL_SEED"] = self.mpl_seed
+            return [self.python, *worker_args, self.worker, "--oneshot"], env
+        env.update(HOME="/tmp", TMPDIR="/tmp", XDG_CACHE_HOME="/tmp/.cache")
+        cmd = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        cmd += ["--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        cmd += ["--ro-bind", "/usr", "/usr"]
+        for top in ("bin", "lib", "lib64", "sbin"):
+            path = Path("/") / top
+            if path.is_symlink():
+                cmd += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                cmd += ["--ro-bind", str(path), str(path)]
+        for path in ("/etc/fonts", "/etc/ld.so.cache", "/etc/localtime"):
+            if os.path.exists(path):
+                cmd += ["--ro-bind", path, path]
+        for prefix in {sys.base_prefix, sys.prefix, str(Path(self.python).resolve().parent.parent)}:
+            if not prefix.startswith("/usr"):
+                cmd += ["--ro-bind", prefix, prefix]
+        cmd += ["--ro-bind", self.worker, WORKER_IN_BWRAP]
+        if self.mpl_seed:
+            cmd += ["--ro-bind", self.mpl_seed, MPL_IN_BWRAP]
+            env["COCO_MPL_SEED"] = MPL_IN_BWRAP
+        cmd += ["--clearenv", "--chdir", "/tmp"]
+        for key, value in env.items():
+            cmd += ["--setenv", key, value]
+        cmd += [self.python, *worker_args, WORKER_IN_BWRAP, "--oneshot"]
+        return cmd, {"PATH": "/usr/bin:/bin"}
+
+    def _run(
+        self, source: bytes, fmt: Format, limits: SandboxLimits, started: float, home: str
+    ) -> RenderResult:
+        cmd, env = self._command(home)
+        job = {
+            "type": "job",
+            "format": fmt,
+            "timeout": limits.timeout_s,
+            "limits": {
+                "output_bytes": limits.output_bytes,
+                "max_png_bytes": limits.max_png_bytes,
+                "max_pixels": limits.max_pixels,
+                "address_space_mb": limits.memory_mb,
+            },
+        }
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=home,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(encode_frame(job, source))
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            deadline = started + limits.timeout_s + self.startup_grace_s
+            header, png, stderr, why = self._read_result(proc, limits, deadline)
+        finally:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+        tail = stderr.decode("utf-8", "replace")[-2000:]
+        if header is None:
+            if why == "deadline":
+                return self._result(
+                    "timeout",
+                    started,
+                    error=f"no result within {limits.timeout_s:g} s + grace; the worker was killed",
+                    stderr=tail,
+                )
+            return self._result(
+                "error",
+                started,
+                error=f"the sandbox worker ended without a result ({why}): {tail[-500:]}",
+                stderr=tail,
+            )
+        result = self._result(
+            header.get("status", "error"),
+            started,
+            error=header.get("error", ""),
+            stdout=header.get("stdout", ""),
+            stderr=header.get("stderr", ""),
+            extra={"captured": header.get("captured", ""), "worker_seconds": header.get("seconds")},
+        )
+        if result.status == "ok":
+            try:
+                image = decode_png(png, limits.max_pixels, limits.max_png_bytes)
+            except ImageRejected as exc:
+                result.status, result.error = "rejected", str(exc)
+                return result
+            result.png, result.width, result.height = png, image.width, image.height
+        return result
+
+    def _read_result(self, proc: subprocess.Popen, limits: SandboxLimits, deadline: float):
+        frames = FrameReader(max_payload=limits.max_png_bytes + (1 << 20))
+        out, err = proc.stdout.fileno(), proc.stderr.fileno()
+        stderr = bytearray()
+        open_fds = [out, err]
+        while out in open_fds:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, b"", bytes(stderr), "deadline"
+            ready, _, _ = select.select(open_fds, [], [], remaining)
+            for fd in ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    open_fds.remove(fd)
+                elif fd == err:
+                    stderr += chunk[: max(0, STDERR_CAP - len(stderr))]
+                else:
+                    try:
+                        for header, payload in frames.feed(chunk):
+                            if header.get("type") == "result":
+                                return header, payload, bytes(stderr), "result"
+                    except ValueError as exc:
+                        return None, b"", bytes(stderr), f"protocol error: {exc}"
+        return None, b"", bytes(stderr), "eof"
+
+    def _result(self, status, started: float, **fields) -> RenderResult:
+        return RenderResult(
+            status=status, seconds=round(time.monotonic() - started, 3), sandbox=self.kind, **fields
+        )

@@ -1,0 +1,50 @@
+"""The agent's state: paths and small records only, never image bytes (checkpoints stay small)."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+RunStatus = Literal["running", "accepted", "max_rounds", "failed"]
+Route = Literal["write_code", "execute", "check", "critique", "refine", "finalize"]
+
+
+def merge_attempts(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reducer: attempts are keyed by round; a later record for the same round updates it."""
+    merged = {a["round"]: dict(a) for a in old or []}
+    for item in new or []:
+        merged.setdefault(item["round"], {}).update(item)
+    return [merged[k] for k in sorted(merged)]
+
+
+class AgentInput(TypedDict):
+    """What a caller passes in: the prompt, and optionally the run directory and the code format."""
+
+    prompt: str
+    run_dir: NotRequired[str]
+    format: NotRequired[str]
+    texts: NotRequired[list[str]]
+
+
+class AgentState(TypedDict, total=False):
+    """Everything the graph carries between nodes.
+
+    `attempts` holds one record per round: code_path, draft_path, status, error, checks, verdict, feedback.
+    `route` and `why` hold the last routing decision (routers only read them; nodes decide and trace).
+    """
+
+    prompt: str
+    texts: list[str]
+    format: str
+    run_dir: str
+    round: int
+    attempts: Annotated[list[dict[str, Any]], merge_attempts]
+    feedback: str
+    route: Route
+    why: str
+    status: RunStatus
+    error: str
+    best_round: int
+    final_path: str
+    refinement: dict[str, Any]
+    timings: Annotated[list[dict[str, Any]], operator.add]

@@ -1,0 +1,789 @@
+"""coco sandbox worker: runs drawing programs, one forked child per job, and returns PNG bytes.
+
+Runs inside the sandbox (container, bubblewrap or a plain subprocess) with the standard library and the
+renderers only. Talks frames on a dedicated channel (the original stdin/stdout, moved to private fds at
+start-up; fd 0/1 then point at /dev/null and stderr), so whatever a program prints is data, never protocol.
+
+Frame: 4-byte big-endian header length, UTF-8 JSON header, then ``header["payload_len"]`` raw bytes.
+  host -> worker  {"type": "job", "id", "format": matplotlib|pil|svg, "timeout", "limits": {...}} + code
+                  {"type": "ping"} | {"type": "exit"}
+  worker -> host  {"type": "ready", "pid", "python", "preloaded"} once at start-up
+                  {"type": "result", "id", "status", "error", "stdout", "stderr", "seconds", "width",
+                   "height", "captured"} + PNG bytes (status ok only) | {"type": "pong"}
+The worker serves jobs until EOF, "exit" or ``--max-jobs``; a warm pool can keep one worker for many jobs.
+
+Per job the child: setsid, a fresh empty job dir as cwd, fds 0/1/2 -> /dev/null and two capped pipes,
+protocol fds closed, rlimits (CPU, file size, open files, core, optionally address space), then the program.
+The parent waits with a deadline, kills the child's session and every descendant left behind (the worker is
+a child subreaper, so double-forked escapees come back to it), and sends one result frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import io
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import time
+import traceback
+
+# Single-threaded renderers: the worker forks, and a forked BLAS thread pool would deadlock.
+for _name, _value in {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "MPLBACKEND": "Agg",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+MAX_HEADER = 1 << 20
+PROGRAM_NAME = "program.py"
+CJK_FONTS = ["WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans CJK JP"]
+CJK_ALIASES = [
+    "SimHei",
+    "Microsoft YaHei",
+    "SimSun",
+    "KaiTi",
+    "FangSong",
+    "Heiti TC",
+    "STHeiti",
+    "PingFang SC",
+]
+CJK_ALIASES += ["Arial Unicode MS", "Noto Sans CJK SC", "Source Han Sans CN", "WenQuanYi Zen Hei"]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+DEFAULT_LIMITS = {
+    "output_bytes": 64 * 1024,
+    "max_png_bytes": 32 * 1024 * 1024,
+    "max_pixels": 40_000_000,
+    "file_bytes": 64 * 1024 * 1024,
+    "nofile": 256,
+    "address_space_mb": 0,  # 0: no RLIMIT_AS (containers use the memory cgroup instead)
+}
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
+
+
+# ---------------------------------------------------------------- frames
+
+
+def read_exact(fd: int, n: int) -> bytes | None:
+    """Read exactly n bytes from fd; None on EOF before the first byte, EOFError on a torn frame."""
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            if got == 0:
+                return None
+            raise EOFError(f"channel closed mid-frame ({got}/{n} bytes)")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int, max_payload: int) -> tuple[dict, bytes] | None:
+    """Read one frame (header dict, payload) or None on a clean EOF."""
+    raw = read_exact(fd, 4)
+    if raw is None:
+        return None
+    (size,) = struct.unpack(">I", raw)
+    if size > MAX_HEADER:
+        raise ValueError(f"frame header too large: {size} bytes")
+    header = json.loads(read_exact(fd, size) or b"{}")
+    length = int(header.get("payload_len", 0))
+    if length < 0 or length > max_payload:
+        raise ValueError(f"frame payload of {length} bytes exceeds {max_payload}")
+    payload = (read_exact(fd, length) or b"") if length else b""
+    return header, payload
+
+
+def write_frame(fd: int, header: dict, payload: bytes = b"") -> None:
+    """Write one frame: length-prefixed JSON header and raw payload."""
+    header = dict(header, payload_len=len(payload))
+    data = json.dumps(header, ensure_ascii=True).encode()
+    buf = memoryview(struct.pack(">I", len(data)) + data + payload)
+    while buf:
+        buf = buf[os.write(fd, buf) :]
+
+
+# ---------------------------------------------------------------- capped output
+
+
+class Capped:
+    """Keeps the head and the tail of a stream, at most `cap` bytes in all; counts what was dropped."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.head, self.tail, self.dropped = cap, bytearray(), bytearray(), 0
+
+    def add(self, data: bytes) -> None:
+        room = self.cap // 2 - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            excess = len(self.tail) - (self.cap - self.cap // 2)
+            if excess > 0:
+                del self.tail[:excess]
+                self.dropped += excess
+
+    def text(self) -> str:
+        out = bytes(self.head).decode("utf-8", "replace")
+        if self.dropped:
+            out += f"\n[... {self.dropped} bytes dropped ...]\n"
+        return (out + bytes(self.tail).decode("utf-8", "replace")).replace("\x00", "\\x00")
+
+
+# ---------------------------------------------------------------- process hygiene
+
+
+def _prctl(option: int, value: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is `pid` (scans /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def reap_all(child: int | None, budget_s: float = 2.0) -> int:
+    """SIGKILL the job's session and every process reparented to us; returns how many were killed."""
+    killed = 0
+    if child:
+        with contextlib.suppress(OSError):
+            os.killpg(child, signal.SIGKILL)
+    end = time.monotonic() + budget_s
+    while time.monotonic() < end:
+        kids = children_of(os.getpid())
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        while True:  # reap zombies
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid = 0
+            if pid == 0:
+                break
+        if not kids:
+            break
+        time.sleep(0.01)
+    return killed
+
+
+# ---------------------------------------------------------------- capture (runs in the child)
+
+
+class Capture:
+    """Collects the picture a program drew, whatever way it chose to save (or not save) it."""
+
+    def __init__(self, fmt: str, max_pixels: int) -> None:
+        self.fmt, self.max_pixels = fmt, max_pixels
+        self.figures: list[tuple[bytes, str]] = []  # PNGs rendered at savefig/show time
+        self.pil_saved: tuple | None = None  # (copy of the last saved/shown image, how)
+        self.pil_created = None  # the last image made by Image.new
+        self._savefig = None
+
+    # matplotlib ------------------------------------------------------------
+    def install_matplotlib(self) -> None:
+        try:
+            import matplotlib.figure
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return
+        cap = self
+        original_savefig = self._savefig = matplotlib.figure.Figure.savefig
+        original_use, original_switch = matplotlib.use, plt.switch_backend
+
+        def use(backend, *args, **kwargs):  # headless: any backend request becomes Agg
+            return original_use("Agg", *args, **kwargs)
+
+        def switch_backend(newbackend):
+            return original_switch("agg")
+
+        def savefig(fig, fname, *args, **kwargs):
+            cap.grab_figure(fig, f"savefig:{_name_of(fname)}", original_savefig, kwargs)
+            return original_savefig(fig, fname, *args, **kwargs)
+
+        def show(*args, **kwargs):
+            for num in plt.get_fignums():
+                cap.grab_figure(plt.figure(num), "show", original_savefig, {})
+
+        def figure_show(fig, *args, **kwargs):
+            cap.grab_figure(fig, "show", original_savefig, {})
+
+        matplotlib.figure.Figure.savefig = savefig
+        matplotlib.figure.Figure.show = figure_show
+        plt.show = show
+        matplotlib.use = use
+        plt.switch_backend = switch_backend
+
+    def grab_figure(self, fig, how: str, savefig, kwargs: dict) -> None:
+        w, h = fig.get_size_inches()
+        dpi = kwargs.get("dpi")
+        dpi = fig.dpi if dpi in (None, "figure") or not isinstance(dpi, int | float) else dpi
+        if w * h * dpi * dpi > self.max_pixels:
+            raise Rejected(
+                f"figure of {int(w * dpi)}x{int(h * dpi)} px exceeds the {self.max_pixels} pixel cap; "
+                "use a smaller figsize or dpi"
+            )
+        keep = {k: v for k, v in kwargs.items() if k not in {"format", "metadata", "pil_kwargs", "backend"}}
+        buf = io.BytesIO()
+        try:
+            savefig(fig, buf, format="png", **keep)
+        except Exception:
+            buf = io.BytesIO()
+            savefig(fig, buf, format="png")
+        self.figures.append((buf.getvalue(), how))
+
+    def open_figures(self) -> None:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None and self._savefig is not None and plt.get_fignums():
+            self.grab_figure(plt.gcf(), "open figure", self._savefig, {})
+
+    # PIL -------------------------------------------------------------------
+    def install_pil(self) -> None:
+        try:
+            from PIL import Image
+        except ImportError:
+            return
+        cap = self
+        original_save, original_new = Image.Image.save, Image.new
+
+        def save(im, fp, *args, **kwargs):
+            cap.pil_saved = (im.copy(), f"save:{_name_of(fp)}")
+            return original_save(im, fp, *args, **kwargs)
+
+        def show(im, *args, **kwargs):
+            cap.pil_saved = (im.copy(), "show")
+
+        def new(*args, **kwargs):
+            im = cap.pil_created = original_new(*args, **kwargs)
+            return im
+
+        Image.Image.save, Image.Image.show, Image.new = save, show, new
+
+    def pil_from_globals(self, namespace: dict):
+        try:
+            from PIL import Image
+        except ImportError:
+            return None
+        for name in ("image", "img"):
+            if isinstance(namespace.get(name), Image.Image):
+                return namespace[name], f"variable:{name}"
+        images = [(k, v) for k, v in namespace.items() if isinstance(v, Image.Image)]
+        if images:
+            return images[-1][1], f"variable:{images[-1][0]}"
+        if self.pil_created is not None:
+            return self.pil_created, "Image.new"
+        return None
+
+    # result ----------------------------------------------------------------
+    def result(self, namespace: dict, job_dir: str) -> tuple[bytes, str] | None:
+        """The PNG to return and how it was found, in the order the job's format prefers."""
+        steps = {
+            "matplotlib": [self._mpl, self._pil, self._svg_file, self._image_file],
+            "pil": [self._pil, self._mpl, self._image_file, self._svg_file],
+            "svg": [self._svg_file, self._mpl, self._pil, self._image_file],
+        }[self.fmt]
+        for step in steps:
+            found = step(namespace, job_dir)
+            if found:
+                return found
+        return None
+
+    def _mpl(self, namespace: dict, job_dir: str):
+        if not self.figures:
+            self.open_figures()
+        return self.figures[-1] if self.figures else None
+
+    def _pil(self, namespace: dict, job_dir: str):
+        found = self.pil_saved or self.pil_from_globals(namespace)
+        return (pil_to_png(found[0], self.max_pixels), found[1]) if found else None
+
+    def _svg_file(self, namespace: dict, job_dir: str):
+        text = namespace.get("svg")
+        if isinstance(text, str | bytes) and _looks_like_svg(text):
+            return render_svg(text, self.max_pixels), "variable:svg"
+        path = _newest_file(job_dir, (".svg",))
+        if path:
+            with open(path, "rb") as f:
+                return render_svg(f.read(), self.max_pixels), f"file:{os.path.basename(path)}"
+        return None
+
+    def _image_file(self, namespace: dict, job_dir: str):
+        path = _newest_file(job_dir, IMAGE_SUFFIXES)
+        if not path:
+            return None
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return pil_to_png(im, self.max_pixels), f"file:{os.path.basename(path)}"
+
+
+class Rejected(Exception):
+    """The picture breaks a limit (too many pixels, unsafe SVG)."""
+
+
+def _name_of(target) -> str:
+    if isinstance(target, str | bytes | os.PathLike):
+        return os.path.basename(os.fsdecode(target))
+    return type(target).__name__
+
+
+def _newest_file(job_dir: str, suffixes: tuple[str, ...]) -> str | None:
+    best, best_mtime = None, -1.0
+    for root, _dirs, files in os.walk(job_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            if name.lower().endswith(suffixes) and os.path.isfile(path) and not os.path.islink(path):
+                mtime = os.stat(path).st_mtime
+                if mtime >= best_mtime:
+                    best, best_mtime = path, mtime
+    return best
+
+
+def _looks_like_svg(text: str | bytes) -> bool:
+    head = (text[:512].decode("utf-8", "replace") if isinstance(text, bytes) else text[:512]).lstrip(
+        "\ufeff \t\r\n"
+    )
+    return head.startswith(("<svg", "<?xml", "<!DOCTYPE svg", "<!--"))
+
+
+def pil_to_png(im, max_pixels: int) -> bytes:
+    """Encode a PIL image as PNG (converting exotic modes), refusing oversized ones."""
+    if im.width * im.height > max_pixels:
+        raise Rejected(f"image of {im.width}x{im.height} px exceeds the {max_pixels} pixel cap")
+    if im.mode not in {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}:
+        im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=3)
+    return buf.getvalue()
+
+
+EMPTY_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>'
+
+
+def _inline_only(read_url):
+    """Wrap cairosvg's URL reader: data: URLs are read, anything else (file:, http:, ...) is an empty SVG."""
+
+    def read(url, url_fetcher, resource_type):
+        text = url.geturl() if hasattr(url, "geturl") else str(url)
+        if text.startswith("data:"):
+            return read_url(url, url_fetcher, resource_type)
+        return EMPTY_SVG
+
+    return read
+
+
+def render_svg(text: str | bytes, max_pixels: int) -> bytes:
+    """Render SVG with cairosvg: XML entities off (unsafe=False), no file or network fetching at all."""
+    import cairosvg
+    import cairosvg.parser
+
+    if not getattr(cairosvg.parser.read_url, "coco_inline_only", False):
+        cairosvg.parser.read_url = _inline_only(cairosvg.parser.read_url)
+        cairosvg.parser.read_url.coco_inline_only = True
+    data = text.encode() if isinstance(text, str) else text
+    png = cairosvg.svg2png(bytestring=data, unsafe=False)
+    width, height = struct.unpack(">II", png[16:24])
+    if width * height > max_pixels:
+        raise Rejected(f"SVG of {width}x{height} px exceeds the {max_pixels} pixel cap")
+    return png
+
+
+# ---------------------------------------------------------------- the child
+
+
+def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
+    """Runs in the forked child: execute the program, capture its picture, write one frame, exit."""
+    status, error, png, how = "ok", "", b"", ""
+    namespace: dict = {"__name__": "__main__", "__file__": PROGRAM_NAME, "__builtins__": __builtins__}
+    capture = Capture(fmt, limits["max_pixels"])
+    try:
+        source = code.decode("utf-8")
+        if fmt == "svg" and _looks_like_svg(source):
+            png, how = render_svg(code, limits["max_pixels"]), "svg text"
+        else:
+            capture.install_matplotlib()
+            capture.install_pil()
+            import linecache
+
+            linecache.cache[PROGRAM_NAME] = (len(source), None, source.splitlines(True), PROGRAM_NAME)
+            sys.argv = [PROGRAM_NAME]
+            sys.path.insert(0, os.getcwd())  # like `python program.py`: the program's folder is importable
+            compiled = compile(source, PROGRAM_NAME, "exec", dont_inherit=True)
+            try:
+                exec(compiled, namespace)
+            except SystemExit as exc:
+                if exc.code not in (None, 0):
+                    raise
+            sys.stdout.flush()
+            sys.stderr.flush()
+            found = capture.result(namespace, os.getcwd())
+            if found:
+                png, how = found
+            else:
+                status, error = (
+                    "no_image",
+                    "the program ran but drew nothing (no figure, image or file to capture)",
+                )
+    except Rejected as exc:
+        status, error = "rejected", str(exc)
+    except MemoryError:
+        status, error = "oom", "MemoryError: the program ran out of memory"
+    except BaseException:
+        status, error = "error", _program_traceback()
+    if png and len(png) > limits["max_png_bytes"]:
+        status, error, png = "rejected", f"PNG of {len(png)} bytes exceeds {limits['max_png_bytes']}", b""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    write_frame(
+        result_fd, {"status": status, "error": error, "captured": how}, png if status == "ok" else b""
+    )
+    os._exit(0)
+
+
+def _program_traceback() -> str:
+    """Traceback limited to the program's own frames (the worker's are noise to the code writer)."""
+    etype, value, tb = sys.exc_info()
+    while tb is not None and tb.tb_frame.f_code.co_filename != PROGRAM_NAME:
+        tb = tb.tb_next
+    lines = traceback.format_exception(etype, value, tb)
+    text = "".join(lines)
+    return text[-8000:]
+
+
+def _child_setup(job_dir: str, out_w: int, err_w: int, keep_fd: int, limits: dict, timeout: float) -> None:
+    os.setsid()
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.chdir(job_dir)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    os.closerange(3, keep_fd)
+    os.closerange(keep_fd + 1, 1 << 16)
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace", line_buffering=True
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
+    )
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail with EFBIG instead of killing
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    cpu = int(timeout) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits["nofile"], limits["nofile"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if limits.get("address_space_mb"):  # on top of what the warm worker already maps
+        size = _vm_size() + (int(limits["address_space_mb"]) << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    try:  # be the first the OOM killer picks, never the worker
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) << 10
+    return 0
+
+
+# ---------------------------------------------------------------- the parent
+
+
+class Worker:
+    """Serves jobs from the channel; one forked child per job."""
+
+    def __init__(self, chan_in: int, chan_out: int, jobs_root: str) -> None:
+        self.chan_in, self.chan_out, self.jobs_root = chan_in, chan_out, jobs_root
+        self.count = 0
+
+    def serve(self, max_jobs: int = 0) -> None:
+        while True:
+            frame = read_frame(self.chan_in, max_payload=16 << 20)
+            if frame is None:
+                return
+            header, payload = frame
+            kind = header.get("type")
+            if kind == "exit":
+                return
+            if kind == "ping":
+                write_frame(self.chan_out, {"type": "pong", "jobs": self.count})
+                continue
+            if kind != "job":
+                write_frame(self.chan_out, {"type": "error", "error": f"unknown frame type {kind!r}"})
+                continue
+            result, png = self.run_job(header, payload)
+            write_frame(self.chan_out, result, png)
+            self.count += 1
+            if max_jobs and self.count >= max_jobs:
+                return
+
+    def run_job(self, job: dict, code: bytes) -> tuple[dict, bytes]:
+        limits = dict(DEFAULT_LIMITS, **(job.get("limits") or {}))
+        fmt = job.get("format", "matplotlib")
+        timeout = float(job.get("timeout", 30.0))
+        base = {"type": "result", "id": job.get("id"), "stdout": "", "stderr": "", "width": 0, "height": 0}
+        if fmt not in {"matplotlib", "pil", "svg"}:
+            return dict(base, status="error", error=f"unknown format {fmt!r}", seconds=0.0), b""
+        job_dir = tempfile.mkdtemp(prefix="job-", dir=self.jobs_root)
+        os.chmod(job_dir, 0o700)
+        started = time.monotonic()
+        try:
+            header, png = self._fork_and_wait(code, fmt, limits, timeout, job_dir)
+        finally:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        header = dict(base, **header, seconds=round(time.monotonic() - started, 4))
+        if png and len(png) >= 24 and png[:8] == b"\x89PNG\r\n\x1a\n":
+            header["width"], header["height"] = struct.unpack(">II", png[16:24])
+        return header, png
+
+    def _fork_and_wait(self, code: bytes, fmt: str, limits: dict, timeout: float, job_dir: str):
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        res_r, res_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                for fd in (out_r, err_r, res_r, self.chan_in, self.chan_out):
+                    os.close(fd)
+                _child_setup(job_dir, out_w, err_w, res_w, limits, timeout)
+                run_child(code, fmt, limits, res_w)
+            finally:
+                os._exit(70)
+        for fd in (out_w, err_w, res_w):
+            os.close(fd)
+        out, err = Capped(limits["output_bytes"]), Capped(limits["output_bytes"])
+        result = Capped(limits["max_png_bytes"] + MAX_HEADER)
+        sinks = {out_r: out, err_r: err, res_r: result}
+        sel = selectors.DefaultSelector()
+        for fd in sinks:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        exit_status, timed_out, ooms = None, False, oom_kills()
+        try:
+            while exit_status is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                for key, _ in sel.select(min(remaining, 0.05)):
+                    _drain(key.fd, sinks[key.fd], sel)
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    exit_status = status
+            reap_all(pid)
+            if exit_status is None:
+                try:
+                    _, exit_status = os.waitpid(pid, 0)
+                except ChildProcessError:
+                    exit_status = 0
+            for fd in list(sinks):  # what the child wrote before it died
+                _drain(fd, sinks[fd], sel, final=True)
+        finally:
+            sel.close()
+            for fd in sinks:
+                os.close(fd)
+        header = {"stdout": out.text(), "stderr": err.text()}
+        if timed_out:
+            return dict(
+                header,
+                status="timeout",
+                error=f"the program ran past its {timeout:g} s deadline and was killed",
+            ), b""
+        parsed = _parse_result(bytes(result.head + result.tail) if not result.dropped else b"")
+        if parsed is not None and exit_status == 0:
+            res, png = parsed
+            return dict(
+                header,
+                status=res.get("status", "error"),
+                error=res.get("error", ""),
+                captured=res.get("captured", ""),
+            ), png
+        return dict(header, **_death_reason(exit_status, timeout, oom_kills() > ooms)), b""
+
+
+def _drain(fd: int, sink: Capped, sel, final: bool = False) -> None:
+    for _ in range(64 if final else 16):
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(fd)
+            return
+        sink.add(data)
+
+
+def _parse_result(raw: bytes) -> tuple[dict, bytes] | None:
+    if len(raw) < 4:
+        return None
+    (size,) = struct.unpack(">I", raw[:4])
+    try:
+        header = json.loads(raw[4 : 4 + size])
+        n = int(header.get("payload_len", 0))
+    except (ValueError, AttributeError):
+        return None
+    payload = raw[4 + size : 4 + size + n]
+    return (header, payload) if len(payload) == n else None
+
+
+def oom_kills() -> int:
+    """OOM kills counted by our memory cgroup (v1 or v2); 0 when unknown."""
+    for path, key in (
+        ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
+        ("/sys/fs/cgroup/memory.events", "oom_kill"),
+    ):
+        try:
+            with open(path) as f:
+                for line in f:
+                    name, _, value = line.partition(" ")
+                    if name == key:
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def _death_reason(exit_status: int | None, timeout: float, oom_seen: bool) -> dict:
+    if oom_seen:
+        return {"status": "oom", "error": "the program was killed: it reached the sandbox memory limit"}
+    if exit_status is not None and os.WIFSIGNALED(exit_status):
+        sig = os.WTERMSIG(exit_status)
+        if sig == signal.SIGKILL:
+            return {
+                "status": "oom",
+                "error": "the program was killed by SIGKILL (most likely the memory limit)",
+            }
+        if sig == signal.SIGXCPU:
+            return {"status": "timeout", "error": f"the program used more than {int(timeout) + 1} s of CPU"}
+        return {"status": "error", "error": f"the program died from signal {signal.Signals(sig).name}"}
+    code = os.WEXITSTATUS(exit_status) if exit_status is not None else -1
+    return {
+        "status": "error",
+        "error": f"the program exited abruptly (exit code {code}, e.g. os._exit) before its picture was captured",
+    }
+
+
+# ---------------------------------------------------------------- start-up
+
+
+def setup_matplotlib() -> None:
+    """Writable copy of the baked font cache; CJK glyph fallback; warm font and text caches before any fork."""
+    baked = os.environ.get("MPLCONFIGDIR")
+    seed = os.environ.pop("COCO_MPL_SEED", "")  # a font cache to start from (process sandbox)
+    if not seed and baked and os.path.isdir(baked) and not os.access(baked, os.W_OK):
+        seed = baked  # the image's cache sits on the read-only root: matplotlib needs a writable copy
+    if seed and os.path.isdir(seed):
+        copy = os.path.join(tempfile.gettempdir(), "mplconfig")
+        shutil.copytree(seed, copy, dirs_exist_ok=True)
+        os.environ["MPLCONFIGDIR"] = copy
+    import dataclasses
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.font_manager as fm
+    import matplotlib.pyplot as plt
+
+    plt.switch_backend("agg")  # resolve the backend now, not in every child
+    entries = {f.name: f for f in fm.fontManager.ttflist}
+    cjk = next((entries[name] for name in CJK_FONTS if name in entries), None)
+    if cjk is not None:
+        # Programs written for Windows/macOS ask for these by name: serve them the CJK font we have.
+        for alias in CJK_ALIASES:
+            if alias not in entries:
+                fm.fontManager.ttflist.append(dataclasses.replace(cjk, name=alias))
+        # Glyph fallback (matplotlib >= 3.6): Latin from the default font, CJK from the CJK font.
+        for rc in (matplotlib.rcParams, matplotlib.rcParamsDefault):
+            rc["font.family"] = list(rc["font.family"]) + [cjk.name]
+    fig = plt.figure(figsize=(1, 1), dpi=10)
+    fig.text(0.1, 0.5, "Ag 1.0 中文")
+    fig.canvas.draw()
+    plt.close(fig)
+
+
+def preload(names: list[str]) -> list[str]:
+    """Import renderers before any fork so every job starts warm; missing ones are skipped."""
+    done = []
+    for name in names:
+        try:
+            if name == "matplotlib":
+                setup_matplotlib()
+            else:
+                __import__(name)
+            done.append(name)
+        except Exception as exc:  # a missing renderer only fails the jobs that use it
+            print(f"coco worker: cannot preload {name}: {exc}", file=sys.stderr)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-jobs", type=int, default=0, help="exit after this many jobs (0: until EOF)")
+    parser.add_argument("--oneshot", action="store_true", help="same as --max-jobs 1")
+    parser.add_argument("--jobs-root", default=None, help="where job dirs are made (default: $TMPDIR/jobs)")
+    parser.add_argument("--preload", default="numpy,PIL.Image,matplotlib", help="comma-separated imports")
+    args = parser.parse_args(argv)
+
+    _prctl(PR_SET_DUMPABLE, 0)  # jobs (same uid) cannot open /proc/<worker>/fd/* or ptrace us
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphaned descendants of a job come back to us to be killed
+    chan_in, chan_out = os.dup(0), os.dup(1)  # os.dup: not inherited by exec'd programs
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # stray prints of the worker or a library go to stderr, never into the channel
+    os.close(devnull)
+    jobs_root = args.jobs_root or os.path.join(tempfile.gettempdir(), "jobs")
+    os.makedirs(jobs_root, mode=0o700, exist_ok=True)
+
+    loaded = preload([n for n in args.preload.split(",") if n])
+    version = ".".join(map(str, sys.version_info[:3]))
+    write_frame(chan_out, {"type": "ready", "pid": os.getpid(), "python": version, "preloaded": loaded})
+    Worker(chan_in, chan_out, jobs_root).serve(max_jobs=1 if args.oneshot else args.max_jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

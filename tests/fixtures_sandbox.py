@@ -1,0 +1,42 @@
+"""Sandbox fixtures: the real Docker sandbox (session-wide) and the process sandbox."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import require
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A docker SDK client whose engine answers; skips locally, fails under CI=true."""
+    from coco_agent.sandbox import SandboxUnavailable
+    from coco_agent.sandbox.image import docker_client as connect
+
+    try:
+        return connect()
+    except SandboxUnavailable as exc:
+        require(False, str(exc))
+
+
+@pytest.fixture(scope="session")
+def docker_sandbox(docker_client):
+    """DockerSandbox on the current image (built here when its tag is missing: minutes, once)."""
+    from coco_agent.sandbox import SandboxUnavailable
+    from coco_agent.sandbox.docker_sandbox import DockerSandbox
+    from coco_agent.sandbox.image import build_image
+
+    try:
+        tag = build_image(progress=lambda msg: print(f"sandbox image: {msg}"), client=docker_client)
+    except SandboxUnavailable as exc:
+        require(False, f"cannot build the sandbox image: {exc}")
+    sandbox = DockerSandbox(client=docker_client, image=tag)
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture(scope="session")
+def process_sandbox():
+    """The plain subprocess sandbox (no bubblewrap), the weakest fallback."""
+    from coco_agent.sandbox.process_sandbox import ProcessSandbox
+
+    return ProcessSandbox(bubblewrap=False)

@@ -1,0 +1,33 @@
+"""Small drawing programs that tests feed through scripted models."""
+
+GOOD_BARS = """```python
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+ax.bar(["Q1", "Q2", "Q3", "Q4"], [100, 120, 150, 140], color="tab:blue")
+ax.set_title("Quarterly Sales 2025")
+plt.savefig("output.png")
+```"""
+
+GOOD_BARS_V2 = GOOD_BARS.replace("tab:blue", "tab:orange")
+
+CRASH = """```python
+import matplotlib.pyplot as plt
+values = {"Q1": 100}
+raise ValueError("boom-4711: the data table is broken")
+```"""
+
+BLANK = """```python
+import matplotlib.pyplot as plt
+fig = plt.figure(figsize=(6, 4), dpi=100)
+plt.savefig("output.png")
+```"""
+
+PROSE = "I would draw a nice bar chart with four bars, one per quarter, and a bold title on top."
+
+ACCEPT = '{"match": true, "score": 9, "problems": [], "summary": "all four quarters and the title are right"}'
+
+
+def reject(*problems: str) -> str:
+    import json
+
+    return json.dumps({"match": False, "score": 3, "problems": list(problems), "summary": "mismatch"})

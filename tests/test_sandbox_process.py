@@ -1,0 +1,80 @@
+"""The process sandbox (fallback without Docker): renders, times out, scrubs the environment."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+
+import pytest
+
+from coco_agent.sandbox import SandboxLimits, guess_format
+from coco_agent.sandbox.process_sandbox import ProcessSandbox
+
+BARS = "import matplotlib.pyplot as plt\nplt.bar(['Q1', 'Q2'], [100, 120])\nplt.savefig('sales.pdf')\n"
+
+
+def test_renders_matplotlib(process_sandbox):
+    result = process_sandbox.render(BARS, "matplotlib", SandboxLimits(timeout_s=30))
+    assert result.status == "ok", result.error
+    assert result.sandbox == "process"
+    assert result.png.startswith(b"\x89PNG") and result.width > 100
+
+
+def test_renders_pil(process_sandbox):
+    code = "from PIL import Image\nimage = Image.new('RGB', (64, 48), 'green')\n"
+    result = process_sandbox.render(code, "pil", SandboxLimits(timeout_s=30))
+    assert result.status == "ok", result.error
+    assert (result.width, result.height) == (64, 48)
+
+
+def test_times_out(process_sandbox):
+    started = time.monotonic()
+    result = process_sandbox.render("while True:\n    pass\n", "matplotlib", SandboxLimits(timeout_s=1.5))
+    assert result.status == "timeout"
+    assert time.monotonic() - started < 10
+
+
+def test_memory_limit(process_sandbox):
+    code = "chunks = []\nwhile True:\n    chunks.append(b'x' * (32 << 20))\n"
+    result = process_sandbox.render(code, "matplotlib", SandboxLimits(timeout_s=20, memory_mb=256))
+    assert result.status == "oom", result.error
+
+
+def test_error_and_no_image(process_sandbox):
+    assert process_sandbox.render("1 / 0\n", "matplotlib").status == "error"
+    assert process_sandbox.render("x = 1\n", "matplotlib").status == "no_image"
+
+
+def test_environment_scrubbed(process_sandbox, monkeypatch):
+    value = uuid.uuid4().hex
+    monkeypatch.setenv("COCO_TEST_SECRET", value)
+    result = process_sandbox.render("import json, os\nprint(json.dumps(dict(os.environ)))\n", "matplotlib")
+    env = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "COCO_TEST_SECRET" not in env and value not in result.stdout
+
+
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap not installed (optional)")
+def test_bubblewrap_renders_without_network():
+    sandbox = ProcessSandbox(bubblewrap=True)
+    assert sandbox.kind == "bubblewrap"
+    assert sandbox.render(BARS, "matplotlib", SandboxLimits(timeout_s=30)).status == "ok"
+    code = "import json, socket\nprint(json.dumps(sorted(n for _, n in socket.if_nameindex())))\n"
+    result = sandbox.render(code, "matplotlib")
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["lo"]
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "expected"),
+    [
+        ("<svg xmlns='http://www.w3.org/2000/svg'/>", "a.txt", "svg"),
+        ("<?xml version='1.0'?><svg/>", "", "svg"),
+        ("print('hi')", "drawing.svg", "svg"),
+        ("from PIL import Image\nimg = Image.new('RGB', (4, 4))", "", "pil"),
+        ("from PIL import Image\nimport matplotlib.pyplot as plt", "", "matplotlib"),
+        ("import numpy as np", "x.py", "matplotlib"),
+    ],
+)
+def test_guess_format(code, name, expected):
+    assert guess_format(code, name) == expected
