@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
+console = Console(stderr=True, log_path=False)
 
 NODE_VERBS = {
     "prepare": "checking the prompt",

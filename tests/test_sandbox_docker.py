@@ -6,6 +6,7 @@ Docker; fails under CI=true. No test sends traffic off this machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -18,7 +19,7 @@ import pytest
 from conftest import CHARTMIMIC
 
 from coco_agent.sandbox import SandboxLimits, decode_png
-from coco_agent.sandbox.docker_sandbox import LABEL, OWNER_LABEL
+from coco_agent.sandbox.docker_sandbox import LABEL, OWNER_LABEL, owner_id, reap
 
 pytestmark = pytest.mark.docker
 
@@ -306,6 +307,32 @@ def test_worker_fds_unreachable(docker_sandbox):
 
 
 # ---------------------------------------------------------------- cleanup (keep last)
+
+
+def test_reap_removes_orphans_only(docker_sandbox, docker_client):
+    """A container whose owner process is gone is reaped; one owned by a live process is kept."""
+    host = socket.gethostname()
+    orphan = docker_client.containers.create(
+        docker_sandbox.image,
+        ["true"],
+        network_mode="none",
+        labels={LABEL: "1", OWNER_LABEL: f"{host}:999999999:1"},
+    )
+    mine = docker_client.containers.create(
+        docker_sandbox.image,
+        ["sleep", "60"],
+        network_mode="none",
+        labels={LABEL: "1", OWNER_LABEL: owner_id()},
+    )
+    try:
+        mine.start()
+        assert reap(docker_client) >= 1
+        ids = {c.id for c in docker_client.containers.list(all=True, filters={"label": LABEL})}
+        assert orphan.id not in ids and mine.id in ids
+    finally:
+        mine.remove(force=True)
+        with contextlib.suppress(Exception):
+            orphan.remove(force=True)
 
 
 def test_no_leftover_containers(docker_sandbox, docker_client):

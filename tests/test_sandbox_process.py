@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from coco_agent.sandbox import SandboxLimits, guess_format
+from coco_agent.sandbox import SandboxLimits, SandboxUnavailable, guess_format
 from coco_agent.sandbox.process_sandbox import ProcessSandbox
 
 BARS = "import matplotlib.pyplot as plt\nplt.bar(['Q1', 'Q2'], [100, 120])\nplt.savefig('sales.pdf')\n"
@@ -78,3 +78,16 @@ def test_bubblewrap_renders_without_network():
 )
 def test_guess_format(code, name, expected):
     assert guess_format(code, name) == expected
+
+
+def test_docker_unavailable_names_the_fix(monkeypatch):
+    """kind docker without an engine raises with the fix; auto falls back with a warning."""
+    from coco_agent.sandbox import _make
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(SandboxUnavailable, match=r"docker\.io.*--sandbox process"):
+        _make("docker", print)
+    said: list[str] = []
+    fallback = _make("auto", said.append)
+    assert fallback.kind in {"process", "bubblewrap"}
+    assert said and "weaker" in said[0]

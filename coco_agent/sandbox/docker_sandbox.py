@@ -93,6 +93,7 @@ class DockerSandbox:
         self.startup_grace_s = startup_grace_s
         self.owner = owner_id()
         self._cleanups: list[threading.Thread] = []
+        self._lock = threading.Lock()
         reap(self.client)
 
     # ------------------------------------------------------------------ public
@@ -116,9 +117,10 @@ class DockerSandbox:
 
     def close(self) -> None:
         """Wait for pending removals and remove any container this process still owns."""
-        for thread in self._cleanups:
+        with self._lock:
+            pending, self._cleanups = self._cleanups, []
+        for thread in pending:
             thread.join(timeout=30)
-        self._cleanups.clear()
         for container in self.client.containers.list(
             all=True, filters={"label": f"{OWNER_LABEL}={self.owner}"}
         ):
@@ -186,6 +188,7 @@ class DockerSandbox:
             header, png, stderr, why = self._read_result(raw, limits, deadline)
         finally:
             sock.close()
+            raw.close()  # SocketIO.close() alone leaves the socket open
         if header is None:
             return self._no_result(container, why, stderr, limits, started)
         return self._finish(header, png, stderr, limits, started, container[:12])
@@ -287,7 +290,7 @@ class DockerSandbox:
             with contextlib.suppress(Exception):  # reap() gets it next time
                 self.client.api.remove_container(container, force=True)
 
-        self._cleanups = [t for t in self._cleanups if t.is_alive()]
         thread = threading.Thread(target=remove, name="coco-sandbox-cleanup", daemon=True)
         thread.start()
-        self._cleanups.append(thread)
+        with self._lock:
+            self._cleanups = [t for t in self._cleanups if t.is_alive()] + [thread]

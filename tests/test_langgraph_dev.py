@@ -1,0 +1,79 @@
+"""`langgraph dev` loads the graph named in langgraph.json and runs it (loopback only, analytics off)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(url: str, body: dict | None = None, timeout: float = 30) -> object:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def test_langgraph_dev_serves_and_runs_the_graph(tmp_path):
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI", "ANTHROPIC", "LANGSMITH", "LANGCHAIN"))
+    }
+    env |= {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false", "NO_COLOR": "1"}
+    cli = Path(sys.executable).with_name("langgraph")
+    cmd = [str(cli), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if _call(f"{base}/ok", timeout=2).get("ok"):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("langgraph dev did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
+        assistants = _call(f"{base}/assistants/search", {})
+        assert [a["graph_id"] for a in assistants] == ["coco"]
+        graph = _call(f"{base}/assistants/{assistants[0]['assistant_id']}/graph")
+        nodes = {n["id"] for n in graph["nodes"]}
+        assert {"prepare", "write_code", "execute", "check", "critique", "refine", "finalize"} <= nodes
+        run_dir = tmp_path / "served-run"
+        state = _call(
+            f"{base}/runs/wait",
+            {
+                "assistant_id": "coco",
+                "input": {"prompt": "  ", "run_dir": str(run_dir)},
+                "context": {"vlm": "none"},
+            },
+            timeout=60,
+        )
+        assert state["status"] == "failed" and "empty" in state["error"]
+        assert json.loads((run_dir / "result.json").read_text())["status"] == "failed"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
