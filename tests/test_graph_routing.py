@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_models import ScriptedChatModel
-from programs import ACCEPT, BLANK, CRASH, GOOD_BARS, GOOD_BARS_V2, PROSE, reject
+from programs import ACCEPT, BLANK, CRASH, GOOD_BARS, GOOD_BARS_V2, PROSE, SMALL_BARS, reject
 
 from coco_agent.context import RunContext
 from coco_agent.runner import resume_run, start_run
@@ -164,7 +164,7 @@ def test_hf_model_writes_code_through_the_graph(tmp_path, tiny_causal_lm_dir):
 
 def test_diffusers_refiner_makes_the_final(tmp_path, tiny_img2img_dir):
     ctx = RunContext(
-        llm=ScriptedChatModel(replies=[GOOD_BARS]),
+        llm=ScriptedChatModel(replies=[SMALL_BARS]),
         vlm="none",
         sandbox="process",
         refiner=str(tiny_img2img_dir),
