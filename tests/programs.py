@@ -32,4 +32,5 @@ def reject(*problems: str) -> str:
 
     return json.dumps({"match": False, "score": 3, "problems": list(problems), "summary": "mismatch"})
 
+
 SMALL_BARS = GOOD_BARS.replace("figsize=(6, 4), dpi=100", "figsize=(1.5, 1.5), dpi=64")
