@@ -71,6 +71,8 @@ DEFAULT_LIMITS = {
     "address_space_mb": 0,  # 0: no RLIMIT_AS (containers use the memory cgroup instead)
 }
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
+# Signals a job (same uid) could send its worker: ignored there, restored to their defaults in each job.
+WORKER_IGNORES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPROF")
 
 
 # ---------------------------------------------------------------- frames
@@ -499,6 +501,9 @@ def _child_setup(job_dir: str, out_w: int, err_w: int, keep_fd: int, limits: dic
         io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", line_buffering=True
     )
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    for name in WORKER_IGNORES:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes fail with EFBIG instead of killing
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     cpu = int(timeout) + 1
@@ -770,6 +775,8 @@ def main(argv: list[str] | None = None) -> int:
 
     _prctl(PR_SET_DUMPABLE, 0)  # jobs (same uid) cannot open /proc/<worker>/fd/* or ptrace us
     _prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphaned descendants of a job come back to us to be killed
+    for name in WORKER_IGNORES:  # a job cannot interrupt or terminate us (KeyboardInterrupt from kill -INT 1)
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
     chan_in, chan_out = os.dup(0), os.dup(1)  # os.dup: not inherited by exec'd programs
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)

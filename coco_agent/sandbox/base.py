@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 Status = Literal["ok", "error", "timeout", "oom", "no_image", "rejected"]
 Format = Literal["matplotlib", "pil", "svg"]
+STATUSES: frozenset[str] = frozenset(get_args(Status))
+MAX_TEXT = 128 * 1024  # characters kept of any text field a worker reports
+
+
+def clean_text(value: object, limit: int = MAX_TEXT) -> str:
+    """Worker-reported text made safe for files, JSON and terminals: a str, valid UTF-8, no NUL, capped.
+
+    The job controls parts of what the worker reports (its error message, the name it saved to), so these can
+    hold lone surrogates, NUL bytes or megabytes of text, or not be strings at all.
+    """
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\x00")
+    return text if len(text) <= limit else text[:limit] + f"\n[... {len(text) - limit} characters dropped]"
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,18 @@ class RenderResult:
     width: int = 0
     height: int = 0
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A forged result frame can claim any status: never pass an unknown one on.
+        if not isinstance(self.status, str) or self.status not in STATUSES:
+            self.error = (
+                f"the sandbox reported an unknown status {clean_text(self.status, 200)!r}: {self.error}"
+            )
+            self.status = "error"
+        self.error, self.stdout, self.stderr = map(clean_text, (self.error, self.stdout, self.stderr))
+        for key, value in self.extra.items():
+            if isinstance(value, str) or key == "captured":
+                self.extra[key] = clean_text(value, 1000)
 
     @property
     def ok(self) -> bool:

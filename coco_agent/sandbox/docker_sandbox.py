@@ -137,7 +137,12 @@ class DockerSandbox:
         host_config = api.create_host_config(
             network_mode="none",
             read_only=True,
-            tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={self.tmpfs_mb}m,mode=1777"},
+            # Capped inode counts: tmpfs inodes are kernel memory, and an unbounded inode bomb got the whole
+            # container (worker included) OOM-killed instead of failing the job with ENOSPC.
+            tmpfs={
+                "/tmp": f"rw,noexec,nosuid,nodev,size={self.tmpfs_mb}m,nr_inodes=16k,mode=1777",
+                "/dev/shm": "rw,noexec,nosuid,nodev,size=16m,nr_inodes=1k,mode=1777",
+            },
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             mem_limit=memory,

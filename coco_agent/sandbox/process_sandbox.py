@@ -41,6 +41,15 @@ def _host_mpl_cache() -> str:
     return path if any(Path(path).glob("fontlist-*.json")) else ""
 
 
+def _bwrap_supports(bwrap: str, option: str) -> bool:
+    """Whether this bubblewrap's --help lists `option`."""
+    try:
+        out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return option in out.stdout + out.stderr
+
+
 class ProcessSandbox:
     """Runs each job in a fresh worker subprocess (optionally inside bubblewrap). Weaker than Docker."""
 
@@ -50,6 +59,7 @@ class ProcessSandbox:
         python: str | None = None,
         bubblewrap: bool | None = None,
         startup_grace_s: float = 20.0,
+        tmpfs_mb: int = 64,
     ) -> None:
         self.limits = limits or SandboxLimits()
         self.python = python or os.environ.get("COCO_SANDBOX_PYTHON") or sys.executable
@@ -59,7 +69,9 @@ class ProcessSandbox:
             raise FileNotFoundError("bubblewrap is not installed: apt-get install bubblewrap")
         self.kind = "bubblewrap" if self.bwrap else "process"
         self.startup_grace_s = startup_grace_s
+        self.tmpfs_mb = tmpfs_mb
         self.mpl_seed = _host_mpl_cache()
+        self._bwrap_sized = bool(self.bwrap) and _bwrap_supports(self.bwrap, "--size")
 
     def render(self, code: str, fmt: Format, limits: SandboxLimits | None = None) -> RenderResult:
         """Run `code` in a new worker process and return the validated PNG or the failure."""
@@ -92,7 +104,10 @@ class ProcessSandbox:
             return [self.python, *worker_args, self.worker, "--oneshot"], env
         env.update(HOME="/tmp", TMPDIR="/tmp", XDG_CACHE_HOME="/tmp/.cache")
         cmd = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-        cmd += ["--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        cmd += ["--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
+        # Sized tmpfs where bubblewrap has --size: unsized ones take up to half the host's RAM.
+        for path, size_mb in (("/dev/shm", 16), ("/tmp", self.tmpfs_mb)):
+            cmd += ["--size", str(size_mb << 20), "--tmpfs", path] if self._bwrap_sized else ["--tmpfs", path]
         cmd += ["--ro-bind", "/usr", "/usr"]
         for top in ("bin", "lib", "lib64", "sbin"):
             path = Path("/") / top
@@ -110,6 +125,7 @@ class ProcessSandbox:
         if self.mpl_seed:
             cmd += ["--ro-bind", self.mpl_seed, MPL_IN_BWRAP]
             env["COCO_MPL_SEED"] = MPL_IN_BWRAP
+        cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]  # bubblewrap's root tmpfs: read-only for the job
         cmd += ["--clearenv", "--chdir", "/tmp"]
         for key, value in env.items():
             cmd += ["--setenv", key, value]
