@@ -17,6 +17,11 @@ class RunContext:
     `llm` / `vlm` are ``"provider:model"`` strings (``openai:gpt-4.1-mini``, ``anthropic:...``, ``ollama:...``,
     ``hf:<hub id or dir>``), or already-built LangChain chat models (tests, embedding apps). ``vlm="none"``
     skips the critic: the deterministic checks decide alone. Empty means: COCO_LLM / COCO_VLM, then auto-detect.
+
+    Refinement: `refine_strength` None lets the prompt kind decide (refiners/policy.py), 0 keeps the draft.
+    With `refine_guard`, the refined image is kept only when text accuracy does not drop and the CLIP score
+    drops by at most `refine_margin` (cosine; refiners/guardrail.py). `ocr_engine`: auto, rapidocr or
+    tesseract; `clip_model`: open_clip ARCH:TAG, hf-hub:org/repo, a local dir, auto or none (scoring/).
     """
 
     llm: Any = None
@@ -31,6 +36,10 @@ class RunContext:
     model_timeout_s: float = 180.0
     runs_dir: str = "runs"
     refine_strength: float | None = None
+    refine_guard: bool = True
+    refine_margin: float = 0.02
+    ocr_engine: str = "auto"
+    clip_model: str = "auto"
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -47,3 +56,7 @@ class RunContext:
             raise ValueError(f"sandbox timeout must be between 1 and 600 seconds, got {self.timeout_s}")
         if not 64 <= self.memory_mb <= 16384:
             raise ValueError(f"sandbox memory must be between 64 and 16384 MB, got {self.memory_mb}")
+        if self.refine_strength is not None and not 0 <= self.refine_strength <= 1:
+            raise ValueError(f"refine strength must be between 0 and 1, got {self.refine_strength}")
+        if not 0 <= self.refine_margin <= 1:
+            raise ValueError(f"refine margin (CLIP cosine) must be between 0 and 1, got {self.refine_margin}")

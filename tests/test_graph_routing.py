@@ -168,6 +168,8 @@ def test_diffusers_refiner_makes_the_final(tmp_path, tiny_img2img_dir):
         vlm="none",
         sandbox="process",
         refiner=str(tiny_img2img_dir),
+        refine_strength=0.5,  # the user's choice (a chart is not refined by default)
+        refine_guard=False,  # keep the refined image unverified (the guardrail has its own tests)
     )
     result = start_run(PROMPT, ctx, tmp_path / "run")
     run_dir = tmp_path / "run"
@@ -178,7 +180,8 @@ def test_diffusers_refiner_makes_the_final(tmp_path, tiny_img2img_dir):
     assert final.size == draft.size
     assert (run_dir / "refined.png").read_bytes() == (run_dir / "final.png").read_bytes()
     assert (run_dir / "final.png").read_bytes() != (run_dir / "attempts/01/draft.png").read_bytes()
-    assert result["refinement"]["settings"]["strength"] > 0
+    assert result["refinement"]["settings"]["strength"] == 0.5
+    assert result["refinement"]["strength"]["source"] == "user"
 
 
 def test_broken_refiner_keeps_the_draft(tmp_path):
@@ -187,6 +190,7 @@ def test_broken_refiner_keeps_the_draft(tmp_path):
         vlm="none",
         sandbox="process",
         refiner=str(tmp_path / "missing"),
+        refine_strength=0.3,
     )
     result = start_run(PROMPT, ctx, tmp_path / "run")
     assert result["status"] == "accepted" and result["refinement"]["kept"] is False

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from coco_agent.refiners import RefineRequest, WeightsNotFoundError, clear_refiner_cache, load_refiner
-from coco_agent.refiners.diffusers_img2img import DiffusersImg2ImgRefiner, effective_steps
+from coco_agent.refiners.diffusers_refiner import DiffusersRefiner, effective_steps
 
 
 def _draft(size: tuple[int, int] = (64, 64)) -> Image.Image:
@@ -27,7 +27,7 @@ def test_none_returns_the_draft() -> None:
 def test_tiny_img2img_refines_on_cpu(tiny_img2img_dir) -> None:
     clear_refiner_cache()
     refiner = load_refiner(str(tiny_img2img_dir))
-    assert isinstance(refiner, DiffusersImg2ImgRefiner)
+    assert isinstance(refiner, DiffusersRefiner) and refiner.family.name == "sd"
     assert refiner.pipeline.safety_checker is None
     output = refiner.refine(
         RefineRequest(draft=_draft(), prompt="a bar chart", strength=0.5, steps=4, seed=1)

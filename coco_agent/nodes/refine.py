@@ -1,4 +1,9 @@
-"""refine: hand the accepted (or best) draft to the refiner; final.png is the result."""
+"""refine: turn the accepted (or best) draft into the final image, and keep it only when it holds up.
+
+The strength follows the prompt kind (refiners/policy.py) unless the user set it; the refined image is scored
+against the draft (refiners/guardrail.py) and the draft stays final when text accuracy or CLIP got worse.
+refined.png stays in the run directory either way; result.json's `refinement` record says what and why.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from PIL import Image
 from coco_agent.context import RunContext
 from coco_agent.refiners import load_refiner
 from coco_agent.refiners.base import RefineRequest
+from coco_agent.refiners.guardrail import verify
+from coco_agent.refiners.policy import choose_strength
 from coco_agent.runs import FINAL_FILE
 from coco_agent.trace import TRACE_KEY, traced
 
@@ -20,38 +27,74 @@ REFINED_FILE = "refined.png"
 
 @traced("refine")
 def refine(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Refine the chosen draft. A refiner failure keeps the draft as the final image and says why."""
+    """Refine the chosen draft at a strength fit for the prompt; keep the result only if the scores hold."""
     ctx = runtime.context or RunContext()
     run_dir = Path(state["run_dir"])
     best = next(a for a in state["attempts"] if a["round"] == state["best_round"])
     draft_path = run_dir / best["draft_path"]
-    final_path = run_dir / FINAL_FILE
     record: dict[str, Any] = {"refiner": ctx.refiner, "draft": best["draft_path"]}
     if ctx.refiner in ("", "none", None):
-        shutil.copyfile(draft_path, final_path)
         record |= {"kept": False, "why": "no refiner (--refiner none): the final image is the draft"}
     else:
-        try:
-            refiner = load_refiner(ctx.refiner)
-            with Image.open(draft_path) as draft:
-                request = RefineRequest(
-                    draft=draft.convert("RGB"),
-                    prompt=state["prompt"],
-                    strength=ctx.refine_strength,
-                    seed=ctx.seed,
-                )
-                output = refiner.refine(request)
-            output.image.save(run_dir / REFINED_FILE)
-            shutil.copyfile(run_dir / REFINED_FILE, final_path)
-            record |= {"kept": True, "refined": REFINED_FILE, "settings": output.settings, "why": "refined"}
-        except Exception as exc:  # never lose the draft over a refiner problem
-            shutil.copyfile(draft_path, final_path)
-            error = f"{type(exc).__name__}: {str(exc)[:500]}"
-            record |= {"kept": False, "error": error, "why": "refiner failed; the final image is the draft"}
+        record |= refine_and_verify(state, ctx, draft_path, run_dir)
+    final = run_dir / REFINED_FILE if record["kept"] else draft_path
+    shutil.copyfile(final, run_dir / FINAL_FILE)
+    strength = record.get("strength") or {}
+    trace = {
+        "refiner": ctx.refiner,
+        "decision": "refined" if record["kept"] else "draft",
+        "strength": strength.get("strength"),
+        "strength_level": strength.get("level"),
+        "strength_why": strength.get("why"),
+    }
     return {
         "final_path": FINAL_FILE,
         "refinement": record,
         "route": "finalize",
         "why": record["why"],
-        TRACE_KEY: {"refiner": ctx.refiner},
+        TRACE_KEY: {k: v for k, v in trace.items() if v is not None},
+    }
+
+
+def refine_and_verify(
+    state: dict[str, Any], ctx: RunContext, draft_path: Path, run_dir: Path
+) -> dict[str, Any]:
+    """Choose the strength, run the refiner, save refined.png, and judge it against the draft."""
+    texts = list(state.get("texts") or [])
+    choice = choose_strength(state["prompt"], ctx.refine_strength, texts)
+    record: dict[str, Any] = {"strength": choice.as_dict()}
+    if choice.strength <= 0:
+        return record | {"kept": False, "why": f"not refined: {choice.why}"}
+    try:
+        with Image.open(draft_path) as opened:
+            draft = opened.convert("RGB")
+        refiner = load_refiner(ctx.refiner)
+        strength = (
+            choice.strength if choice.source == "user" else None
+        )  # None: the family's value for the level
+        request = RefineRequest(
+            draft=draft, prompt=state["prompt"], strength=strength, level=choice.level, seed=ctx.seed
+        )
+        output = refiner.refine(request)
+        output.image.save(run_dir / REFINED_FILE)
+    except Exception as exc:  # never lose the draft over a refiner problem
+        error = f"{type(exc).__name__}: {str(exc)[:500]}"
+        return record | {"kept": False, "error": error, "why": "refiner failed; the final image is the draft"}
+    record |= {"refined": REFINED_FILE, "settings": output.settings}
+    if not ctx.refine_guard:
+        return record | {"kept": True, "why": "refined; not verified (guardrail turned off)"}
+    verdict, scores = verify(
+        draft,
+        output.image,
+        state["prompt"],
+        texts,
+        margin=ctx.refine_margin,
+        ocr_engine=ctx.ocr_engine,
+        clip_model=ctx.clip_model,
+    )
+    return record | {
+        "kept": verdict.keep_refined,
+        "why": verdict.why,
+        "checks": verdict.checks,
+        "scores": scores,
     }

@@ -26,8 +26,9 @@ _LOCK = threading.Lock()
 def load_refiner(name: str) -> Refiner:
     """Return the refiner called `name`, loading it on first use and reusing it afterwards.
 
-    "none" (or "") keeps the draft. Anything else is a diffusers image-to-image pipeline: a local directory
-    or a hub id already in the Hugging Face cache (nothing is downloaded; WeightsNotFoundError says how).
+    "none" (or "") keeps the draft. Anything else is a diffusers pipeline (img2img, instruction editor,
+    ControlNet; ``inpaint:NAME`` for text-keeping inpainting; see refiners/families.py): a local directory or a
+    hub id already in the Hugging Face cache (nothing is downloaded; WeightsNotFoundError says how).
     """
     key = _cache_key(name)
     with _LOCK:
@@ -46,13 +47,14 @@ def _cache_key(name: str) -> str:
     name = (name or "").strip() or "none"
     if name.lower() == "none":
         return "none"
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.is_dir() else name
+    prefix = "inpaint:" if name.startswith("inpaint:") else ""
+    path = Path(name.removeprefix(prefix)).expanduser()
+    return prefix + str(path.resolve()) if path.is_dir() else name
 
 
 def _load(key: str) -> Refiner:
     if key == "none":
         return NoneRefiner()
-    from coco_agent.refiners.diffusers_img2img import DiffusersImg2ImgRefiner
+    from coco_agent.refiners.diffusers_refiner import DiffusersRefiner
 
-    return DiffusersImg2ImgRefiner.load(key)
+    return DiffusersRefiner.load(key)

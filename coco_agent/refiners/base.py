@@ -14,10 +14,12 @@ class RefineRequest:
 
     draft: Image.Image
     prompt: str
-    strength: float | None = None
+    strength: float | None = None  # None: the family's value for `level`
     steps: int | None = None
     seed: int = 0
     guidance_scale: float | None = None
+    level: str | None = None  # light | medium | strong (refiners/policy.py)
+    protect: list[tuple[int, int, int, int]] | None = None  # inpainting keeps these boxes; None: found by OCR
 
 
 @dataclass

@@ -1,0 +1,102 @@
+"""The per-family settings table, loaded through the production loader with tiny random pipelines."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import require
+from fixtures_models import ScriptedChatModel
+from PIL import Image, ImageChops, ImageDraw
+from text_renders import HAS_RAPIDOCR, NO_RAPIDOCR, SIGN, SIGN_PROMPT
+
+from coco_agent.context import RunContext
+from coco_agent.refiners import RefineRequest, load_refiner
+from coco_agent.refiners.families import FAMILIES, detect_family, instruction_for
+from coco_agent.runner import start_run
+
+
+@pytest.mark.parametrize(
+    "class_name, name, hint, family",
+    [
+        ("StableDiffusionXLPipeline", "stabilityai/sdxl-turbo", "", "sdxl-turbo"),
+        ("StableDiffusionXLPipeline", "stabilityai/stable-diffusion-xl-base-1.0", "", "sdxl"),
+        ("StableDiffusionPipeline", "some/sd15", "", "sd"),
+        ("FluxKontextPipeline", "black-forest-labs/FLUX.1-Kontext-dev", "", "flux-kontext"),
+        ("QwenImageEditPipeline", "Qwen/Qwen-Image-Edit", "", "qwen-image-edit"),
+        ("StableDiffusionXLControlNetPipeline", "x/y", "", "sdxl-controlnet"),
+        ("StableDiffusionXLPipeline", "stabilityai/sdxl-turbo", "inpaint", "inpaint"),
+        ("SomethingNew", "x/y", "", "img2img"),
+    ],
+)
+def test_family_detection(class_name: str, name: str, hint: str, family: str) -> None:
+    assert detect_family(class_name, name, hint).name == family
+
+
+def test_table_settings() -> None:
+    turbo = FAMILIES["sdxl-turbo"]
+    assert (turbo.mode, turbo.steps, turbo.guidance_scale) == ("img2img", 4, 0.0)
+    assert FAMILIES["flux-kontext"].mode == FAMILIES["qwen-image-edit"].mode == "instruction"
+    assert FAMILIES["qwen-image-edit"].extra == {"true_cfg_scale": 4.0}
+    assert "Change nothing else" in instruction_for("a slide", "light") and "sketch" in instruction_for(
+        "a cat", "strong"
+    )
+
+
+def _draft() -> Image.Image:
+    image = Image.new("RGB", (96, 64), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((8, 8, 40, 56), fill=(30, 90, 200))
+    draw.text((50, 20), "OPEN", fill="black")
+    return image
+
+
+def test_inpainting_keeps_the_protected_pixels(tiny_img2img_dir) -> None:
+    refiner = load_refiner(f"inpaint:{tiny_img2img_dir}")
+    assert (
+        refiner.family.name == "inpaint"
+        and type(refiner.pipeline).__name__ == "StableDiffusionInpaintPipeline"
+    )
+    assert load_refiner(f"inpaint:{tiny_img2img_dir}/") is refiner
+    draft = _draft()
+    box = (48, 16, 80, 36)
+    output = refiner.refine(
+        RefineRequest(draft=draft, prompt="a shop sign", level="strong", protect=[box], steps=4)
+    )
+    assert output.image.size == draft.size
+    assert output.image.crop(box).tobytes() == draft.crop(box).tobytes()  # the text region is the draft's
+    assert ImageChops.difference(output.image, draft).getbbox() is not None  # the rest was repainted
+    settings = output.settings
+    assert (
+        settings["mode"] == "inpaint" and settings["protected_regions"] == 1 and settings["strength"] == 0.95
+    )
+
+
+def test_instruction_editor_gets_an_instruction(tiny_kontext_dir) -> None:
+    refiner = load_refiner(str(tiny_kontext_dir))
+    assert refiner.family.name == "flux-kontext" and type(refiner.pipeline).__name__ == "FluxKontextPipeline"
+    draft = Image.new("RGB", (70, 45), "white")
+    output = refiner.refine(
+        RefineRequest(draft=draft, prompt="a poster for a jazz night", level="light", steps=2)
+    )
+    assert output.image.size == (70, 45)
+    settings = output.settings
+    assert settings["mode"] == "instruction" and settings["size"] == [64, 32]
+    assert settings["instruction"].startswith("Polish this image") and "jazz night" in settings["instruction"]
+    assert "strength" not in settings and settings["guidance_scale"] == 2.5
+
+
+def test_text_keeping_inpainting_passes_the_guardrail(tmp_path, tiny_img2img_dir) -> None:
+    """Where plain img2img wipes the sign's text (see test_refine_guardrail), inpainting around it keeps it."""
+    require(HAS_RAPIDOCR, NO_RAPIDOCR)
+    ctx = RunContext(
+        llm=ScriptedChatModel(replies=[SIGN]),
+        vlm="none",
+        sandbox="process",
+        refiner=f"inpaint:{tiny_img2img_dir}",
+        clip_model="none",
+    )
+    run_dir = tmp_path / "run"
+    record = start_run(SIGN_PROMPT, ctx, run_dir)["refinement"]
+    assert record["kept"] is True and record["settings"]["protected_regions"] >= 1
+    assert record["why"].startswith("kept the refined image: text accuracy held: 1.000 -> 1.000")
+    assert (run_dir / "final.png").read_bytes() == (run_dir / "refined.png").read_bytes()
+    assert (run_dir / "final.png").read_bytes() != (run_dir / "attempts/01/draft.png").read_bytes()

@@ -1,0 +1,35 @@
+"""Helpers for tests that read text back from pictures: real renders and the sign-drawing program."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from matplotlib import font_manager
+from PIL import Image, ImageDraw, ImageFont
+
+HAS_RAPIDOCR = importlib.util.find_spec("rapidocr_onnxruntime") is not None
+NO_RAPIDOCR = "rapidocr-onnxruntime is not installed (pip install -e '.[local]')"
+
+SIGN_PROMPT = 'A small coffee shop sign that reads "FRESH BREWS"'
+SIGN = """```python
+import matplotlib.pyplot as plt
+fig = plt.figure(figsize=(2.56, 0.8), dpi=100)
+fig.text(0.5, 0.5, "FRESH BREWS", ha="center", va="center", fontsize=22, weight="bold")
+plt.savefig("output.png")
+```"""
+
+
+def font(size: int = 24, weight: str = "bold") -> ImageFont.FreeTypeFont:
+    """matplotlib's own DejaVu Sans (always installed with matplotlib)."""
+    path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight=weight))
+    return ImageFont.truetype(path, size)
+
+
+def render(lines: list[str], size: int = 24, weight: str = "bold") -> Image.Image:
+    """Black text on white, one line every 1.8 em, starting at (30, 30)."""
+    face = font(size, weight)
+    image = Image.new("RGB", (900, 60 + int(size * 1.8) * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((30, 30 + int(size * 1.8) * i), line, fill="black", font=face)
+    return image
