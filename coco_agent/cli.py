@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--json", action="store_true", help="print result.json to stdout")
     res.set_defaults(func=cmd_resume)
 
-    from coco_agent import cli_sandbox
+    from coco_agent import cli_batch, cli_sandbox, cli_score
 
     cli_sandbox.add_parsers(sub)
+    cli_batch.add_parsers(sub)
+    cli_score.add_parsers(sub)
     return parser
 
 
@@ -67,6 +69,19 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per program in the sandbox")
     p.add_argument("--memory-mb", type=int, default=1024, help="memory per program in the sandbox")
     p.add_argument("--model-timeout", type=float, default=180.0, help="seconds per model call")
+    p.add_argument(
+        "--refine-strength", type=float, help="0-1; default: chosen by prompt kind (0 keeps the draft)"
+    )
+    p.add_argument(
+        "--refine-margin", type=float, default=0.02, help="largest CLIP drop a refined image may cost"
+    )
+    p.add_argument(
+        "--no-refine-guard", action="store_true", help="keep the refined image even if scores drop"
+    )
+    p.add_argument("--ocr", default="auto", choices=["auto", "rapidocr", "tesseract"], help="OCR for scores")
+    p.add_argument(
+        "--clip", default="auto", help="open_clip ARCH:TAG, hf-hub:org/repo, local dir, auto or none"
+    )
 
 
 def context_from_args(args: argparse.Namespace):
@@ -85,6 +100,11 @@ def context_from_args(args: argparse.Namespace):
         timeout_s=args.timeout,
         memory_mb=args.memory_mb,
         model_timeout_s=args.model_timeout,
+        refine_strength=args.refine_strength,
+        refine_margin=args.refine_margin,
+        refine_guard=not args.no_refine_guard,
+        ocr_engine=args.ocr,
+        clip_model=args.clip,
     )
 
 

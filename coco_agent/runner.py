@@ -1,16 +1,26 @@
-"""Run the agent into a run directory with a SQLite checkpointer; resume an interrupted run."""
+"""Run the agent into a run directory with a SQLite checkpointer; resume an interrupted run.
+
+``start_run`` / ``resume_run`` block (the CLI's `generate` and `resume`); ``astart_run`` / ``aresume_run`` are
+the same on LangGraph's async API with an async SQLite saver, plus a per-run deadline (`coco batch` runs many at
+once in one event loop). Both write the same run directory. ``metadata`` and ``tags`` go into the LangGraph
+config, where LangSmith tracing (only when the user enabled it: LANGSMITH_TRACING and a key) records them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import shutil
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from coco_agent.context import RunContext
 from coco_agent.graph import build_graph
+from coco_agent.models.calls import run_scope
 from coco_agent.runs import (
     CHECKPOINT_FILE,
     RESULT_FILE,
@@ -38,9 +48,70 @@ def start_run(
     force: bool = False,
     texts: list[str] | None = None,
     on_update: OnUpdate | None = None,
+    metadata: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """Create ``run_dir`` and run the agent to the end. Returns result.json's content."""
     run_dir = Path(run_dir)
+    thread_id, inputs = new_run(prompt, ctx, run_dir, force=force, texts=texts)
+    config = run_config(ctx, thread_id, metadata, tags)
+    return _drive(run_dir, ctx, config, inputs, on_update)
+
+
+def resume_run(
+    run_dir: str | Path,
+    *,
+    ctx: RunContext | None = None,
+    on_update: OnUpdate | None = None,
+    metadata: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+) -> dict:
+    """Continue an interrupted run from its last checkpoint; finished nodes are not run again."""
+    run_dir = Path(run_dir)
+    ctx, thread_id, inputs = saved_run(run_dir, ctx)
+    config = run_config(ctx, thread_id, metadata, tags)
+    return _drive(run_dir, ctx, config, inputs, on_update, resume=True)
+
+
+async def astart_run(
+    prompt: str,
+    ctx: RunContext,
+    run_dir: str | Path,
+    *,
+    force: bool = False,
+    texts: list[str] | None = None,
+    on_update: OnUpdate | None = None,
+    metadata: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    deadline_s: float | None = None,
+) -> dict[str, Any]:
+    """``start_run`` on the async API; past ``deadline_s`` seconds the run ends ``failed`` with that reason."""
+    run_dir = Path(run_dir)
+    thread_id, inputs = await asyncio.to_thread(new_run, prompt, ctx, run_dir, force=force, texts=texts)
+    config = run_config(ctx, thread_id, metadata, tags)
+    return await _adrive(run_dir, ctx, config, inputs, on_update, deadline_s=deadline_s)
+
+
+async def aresume_run(
+    run_dir: str | Path,
+    *,
+    ctx: RunContext | None = None,
+    on_update: OnUpdate | None = None,
+    metadata: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    deadline_s: float | None = None,
+) -> dict[str, Any]:
+    """``resume_run`` on the async API, with an optional deadline for what is left of the run."""
+    run_dir = Path(run_dir)
+    ctx, thread_id, inputs = saved_run(run_dir, ctx)
+    config = run_config(ctx, thread_id, metadata, tags)
+    return await _adrive(run_dir, ctx, config, inputs, on_update, resume=True, deadline_s=deadline_s)
+
+
+def new_run(
+    prompt: str, ctx: RunContext, run_dir: Path, *, force: bool = False, texts: list[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Create the run directory and its run.json; return the thread id and the graph's input."""
     if (run_dir / SETTINGS_FILE).exists():
         if not force:
             raise RunDirError(
@@ -58,14 +129,11 @@ def start_run(
     }
     write_json(run_dir / SETTINGS_FILE, settings)
     inputs = {"prompt": prompt, "run_dir": str(run_dir), "format": ctx.format, "texts": texts or []}
-    return _drive(run_dir, ctx, settings["thread_id"], inputs, on_update)
+    return settings["thread_id"], inputs
 
 
-def resume_run(
-    run_dir: str | Path, *, ctx: RunContext | None = None, on_update: OnUpdate | None = None
-) -> dict:
-    """Continue an interrupted run from its last checkpoint; finished nodes are not run again."""
-    run_dir = Path(run_dir)
+def saved_run(run_dir: Path, ctx: RunContext | None) -> tuple[RunContext, str, dict[str, Any]]:
+    """Read run.json back: the context (unless given), the thread id and the graph's input."""
     if not (run_dir / SETTINGS_FILE).exists():
         raise RunDirError(
             f"{run_dir} is not a coco run directory (no {SETTINGS_FILE}); start one with `coco generate`"
@@ -78,13 +146,32 @@ def resume_run(
         "format": ctx.format,
         "texts": settings["texts"],
     }
-    return _drive(run_dir, ctx, settings["thread_id"], inputs, on_update, resume=True)
+    return ctx, settings["thread_id"], inputs
+
+
+def run_config(
+    ctx: RunContext, thread_id: str, metadata: dict[str, Any] | None, tags: list[str] | None
+) -> dict[str, Any]:
+    """The LangGraph config: thread, recursion head-room, and run metadata/tags for tracing."""
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": thread_id},
+        "recursion_limit": 10 * ctx.max_rounds + 20,
+    }
+    if metadata:
+        config["metadata"] = dict(metadata)
+    if tags:
+        config["tags"] = list(tags)
+    return config
+
+
+def _finished(run_dir: Path, resume: bool, snapshot: Any) -> bool:
+    return bool(resume and snapshot.values and not snapshot.next and (run_dir / RESULT_FILE).exists())
 
 
 def _drive(
     run_dir: Path,
     ctx: RunContext,
-    thread_id: str,
+    config: dict[str, Any],
     inputs: dict[str, Any],
     on_update: OnUpdate | None,
     *,
@@ -92,13 +179,12 @@ def _drive(
 ) -> dict[str, Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 10 * ctx.max_rounds + 20}
     try:
         ctx.validate()
         with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_FILE)) as saver:
             graph = build_graph().compile(checkpointer=saver)
             snapshot = graph.get_state(config)
-            if resume and snapshot.values and not snapshot.next and (run_dir / RESULT_FILE).exists():
+            if _finished(run_dir, resume, snapshot):
                 return read_json(run_dir / RESULT_FILE)  # finished already: nothing to redo
             start = None if (resume and snapshot.values) else inputs
             append_trace(run_dir, {"node": "runner", "decision": "resume" if start is None else "start"})
@@ -111,12 +197,83 @@ def _drive(
     return read_json(run_dir / RESULT_FILE)
 
 
+async def _adrive(
+    run_dir: Path,
+    ctx: RunContext,
+    config: dict[str, Any],
+    inputs: dict[str, Any],
+    on_update: OnUpdate | None,
+    *,
+    resume: bool = False,
+    deadline_s: float | None = None,
+) -> dict[str, Any]:
+    timer = asyncio.timeout(deadline_s)
+    try:
+        ctx.validate()
+        with run_scope(deadline_s) as scope:
+            try:
+                async with _async_saver(run_dir / CHECKPOINT_FILE) as saver:
+                    graph = _compiled_graph().copy({"checkpointer": saver})
+                    start = inputs
+                    if resume:
+                        snapshot = await graph.aget_state(config)
+                        if _finished(run_dir, resume, snapshot):
+                            return read_json(run_dir / RESULT_FILE)
+                        start = None if snapshot.values else inputs
+                    decision = "resume" if start is None else "start"
+                    append_trace(run_dir, {"node": "runner", "decision": decision})
+                    async with timer:
+                        async for chunk in graph.astream(
+                            start, config, context=ctx, stream_mode="updates", durability="sync"
+                        ):
+                            for node, update in chunk.items():
+                                if on_update and isinstance(update, dict):
+                                    on_update(node, update)
+            finally:
+                scope.cancel()  # a node still running in a worker thread starts no further model request
+    except TimeoutError as exc:
+        if not timer.expired():
+            return await asyncio.to_thread(_crash_result, run_dir, ctx, inputs, exc)
+        error = (
+            f"deadline: the run took longer than {deadline_s:g} s and was stopped; "
+            f"`coco resume {run_dir}` continues it from its last checkpoint"
+        )
+        return await asyncio.to_thread(_failed_result, run_dir, ctx, inputs, error)
+    except Exception as exc:
+        return await asyncio.to_thread(_crash_result, run_dir, ctx, inputs, exc)
+    return read_json(run_dir / RESULT_FILE)
+
+
+@functools.cache
+def _compiled_graph() -> Any:
+    """The graph compiled once per process; each run takes a copy bound to its own checkpointer."""
+    return build_graph().compile()
+
+
+@contextlib.asynccontextmanager
+async def _async_saver(path: Path) -> AsyncIterator[Any]:
+    """An AsyncSqliteSaver on ``path`` in WAL mode with synchronous=NORMAL: every checkpoint survives a killed
+    process (SIGKILL); only a power cut could lose the last few, which then simply run again on resume."""
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with aiosqlite.connect(str(path)) as conn:
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        yield AsyncSqliteSaver(conn)
+
+
 def _crash_result(run_dir: Path, ctx: RunContext, inputs: dict[str, Any], exc: Exception) -> dict[str, Any]:
     """An unexpected error still ends with result.json (status failed) and the traceback kept on disk."""
-    (run_dir / "crash.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    (run_dir / "crash.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
     error = f"{type(exc).__name__}: {exc}"
     if not isinstance(exc, ValueError):
         error = f"internal error ({error}); the traceback is in crash.txt. `coco resume {run_dir}` retries"
+    return _failed_result(run_dir, ctx, inputs, error)
+
+
+def _failed_result(run_dir: Path, ctx: RunContext, inputs: dict[str, Any], error: str) -> dict[str, Any]:
+    """Write result.json with status failed and ``error``, keeping what the last checkpoint knew."""
     append_trace(run_dir, {"node": "runner", "decision": "failed", "why": error})
     state = {**inputs, "status": "failed", "error": error}
     try:

@@ -49,7 +49,7 @@ venv_up() {
   echo "$want" >"$stamp"
 }
 
-command -v dpkg >/dev/null 2>&1 && apt_install python3-venv debootstrap bubblewrap
+command -v dpkg >/dev/null 2>&1 && apt_install python3-venv debootstrap bubblewrap tesseract-ocr libgl1 libglib2.0-0 chromium
 venv_up
 if [ "${COCO_SKIP_DOCKER:-0}" != 1 ]; then
   docker_up

@@ -9,6 +9,7 @@ Use in tests:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -120,7 +121,8 @@ class FakeOpenAIServer:
 
     Scripted items (consumed in order by POST /v1/chat/completions): a string (assistant text); a dict of
     message fields such as ``{"content": "...", "tool_calls": [{"name": "Verdict", "arguments": {...}}]}``;
-    ``(status, body)`` for an HTTP error or raw answer; ``Slow(seconds, reply)``; or a callable taking the
+    ``(status, body)`` or ``(status, body, headers)`` for an HTTP error or raw answer (``{"Retry-After": "1"}``);
+    ``Slow(seconds, reply)``; or a callable taking the
     request JSON and returning any of these. When the script is empty, the ``respond_with`` callable answers;
     without one the server answers HTTP 500. Streaming requests get SSE chunks.
     """
@@ -220,11 +222,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
         pass
 
-    def _send_json(self, status: int, body: Any) -> None:
+    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = (body if isinstance(body, str) else json.dumps(body)).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -262,8 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         reply = self.fake.next_reply(body)
         if isinstance(reply, tuple):
-            status, payload = reply
-            self._send_json(int(status), payload)
+            status, payload, *headers = reply
+            self._send_json(int(status), payload, headers[0] if headers else None)
             return
         completion, finish = _completion(reply, body.get("model", "test-model"), len(self.fake.requests))
         if body.get("stream"):
@@ -297,9 +301,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-@pytest.fixture
-def openai_server() -> Iterator[FakeOpenAIServer]:
-    """A scripted OpenAI-compatible server on 127.0.0.1:<random port>; see FakeOpenAIServer."""
+@contextlib.contextmanager
+def serve_fake_openai() -> Iterator[FakeOpenAIServer]:
+    """Run a FakeOpenAIServer on 127.0.0.1:<random port> for the block (fixtures, benchmark scripts)."""
     fake = FakeOpenAIServer()
     handler = type("Handler", (_Handler,), {"fake": fake})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -312,6 +316,13 @@ def openai_server() -> Iterator[FakeOpenAIServer]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAIServer]:
+    """A scripted OpenAI-compatible server on 127.0.0.1:<random port>; see FakeOpenAIServer."""
+    with serve_fake_openai() as fake:
+        yield fake
 
 
 # ---------------------------------------------------------------------------------------------------------

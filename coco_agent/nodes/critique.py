@@ -12,6 +12,7 @@ from langgraph.runtime import Runtime
 from coco_agent import prompts
 from coco_agent.context import RunContext
 from coco_agent.models import describe_model, resolve_model
+from coco_agent.models.calls import call_model
 from coco_agent.models.content import message_text, png_block
 from coco_agent.routing import after_critique
 from coco_agent.runs import attempt_dir, write_json
@@ -40,7 +41,7 @@ def ask_critic(model: Any, messages: list) -> tuple[dict[str, Any], list[str]]:
     raw_text = ""
     try:
         structured = model.with_structured_output(Verdict, include_raw=True)
-        out = structured.invoke(messages)
+        out = call_model(structured.invoke, messages)
         if isinstance(out.get("parsed"), Verdict):
             return verdict_record(out["parsed"]), notes
         raw_text = message_text(out.get("raw"))
@@ -51,14 +52,14 @@ def ask_critic(model: Any, messages: list) -> tuple[dict[str, Any], list[str]]:
         notes.append(f"structured call failed: {type(exc).__name__}: {str(exc)[:200]}")
     try:
         if not raw_text:
-            raw_text = message_text(model.invoke(messages))
+            raw_text = message_text(call_model(model.invoke, messages))
         return verdict_record(parse_verdict(raw_text)), notes
     except Exception as exc:
         notes.append(f"unparsable verdict: {str(exc)[:200]}")
         error = str(exc)[:200]
     try:  # the one repair try
         repair = HumanMessage(prompts.render("critic_repair", error=error))
-        answer = model.invoke([*messages, AIMessage(raw_text or "(no answer)"), repair])
+        answer = call_model(model.invoke, [*messages, AIMessage(raw_text or "(no answer)"), repair])
         return verdict_record(parse_verdict(message_text(answer)), source="critic"), [*notes, "repaired"]
     except Exception as exc:
         notes.append(f"repair failed: {str(exc)[:200]}")

@@ -12,6 +12,7 @@ from coco_agent import prompts
 from coco_agent.codeblocks import extract_code
 from coco_agent.context import RunContext
 from coco_agent.models import describe_model, resolve_model
+from coco_agent.models.calls import call_model
 from coco_agent.models.content import message_text
 from coco_agent.runs import attempt_dir, rel
 from coco_agent.trace import TRACE_KEY, traced
@@ -49,7 +50,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
     try:
         model = resolve_model(ctx.llm, "coder", base_url=ctx.base_url, timeout=ctx.model_timeout_s)
         label = describe_model(model)
-        answer = message_text(model.invoke(coder_messages(state, fmt)))
+        answer = message_text(call_model(model.invoke, coder_messages(state, fmt)))
     except Exception as exc:  # any provider error ends the run with a clear message, never a traceback
         error = f"the code writer ({label}) failed: {type(exc).__name__}: {str(exc)[:500]}"
         (folder / "error.txt").write_text(error + "\n", encoding="utf-8")

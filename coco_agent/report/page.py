@@ -1,0 +1,287 @@
+"""Assemble the report's HTML: header and aggregates, charts, the summary table, one section per prompt.
+
+Everything that came from a prompt or a model is escaped; a Content-Security-Policy lets only the page's own
+script run, so a hostile prompt or program cannot script the report.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.parse
+from collections import Counter
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer, XmlLexer
+
+from coco_agent.batch.summary import percentile
+from coco_agent.report import charts
+from coco_agent.report.assets import CSS, JS, script_hash
+from coco_agent.report.collect import Attempt, RunDetail, RunRow, Target
+
+STATUS_ORDER = ("accepted", "max_rounds", "failed", "pending")
+_FORMATTER = HtmlFormatter(cssclass="hl", wrapcode=True)
+
+
+class Images:
+    """Image sources: a path relative to the report (the default) or a data: URI (``embed``)."""
+
+    def __init__(self, report: Path, embed: bool) -> None:
+        self.base = report.resolve().parent
+        self.embed = embed
+
+    def src(self, path: Path) -> str:
+        if self.embed:
+            return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+        rel = os.path.relpath(path.resolve(), self.base)
+        return urllib.parse.quote(Path(rel).as_posix())
+
+    @staticmethod
+    def data(png: bytes) -> str:
+        return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def render_page(
+    target: Target, rows: Sequence[RunRow], details: Sequence[RunDetail], images: Images, generated: str
+) -> str:
+    """The whole page as one string."""
+    title = f"coco report: {target.path.name or target.path}"
+    csp = (
+        "default-src 'none'; img-src 'self' data: file:; style-src 'unsafe-inline'; "
+        f"script-src '{script_hash()}'"
+    )
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{CSS}{_FORMATTER.get_style_defs('.hl')}</style>",
+        "</head><body>",
+        _header(target, title, generated),
+        "<main>",
+        _stats(target, rows),
+        _charts(rows, images),
+        _table(rows, {d.row.id for d in details}),
+        _details_note(len(details), len(rows)),
+        *(_section(detail, images) for detail in details),
+        '<pre id="image-check" hidden></pre>',
+        "</main>",
+        f"<script>{JS}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _header(target: Target, title: str, generated: str) -> str:
+    meta = [f"{target.kind} {escape(str(target.path.resolve()))}", f"generated {escape(generated)}"]
+    manifest = target.manifest or {}
+    if manifest.get("batch_id"):
+        meta.append(f"batch {escape(str(manifest['batch_id']))}")
+    settings = manifest.get("settings") or {}
+    if settings:
+        keys = ("llm", "vlm", "refiner", "max_rounds", "sandbox")
+        meta.append(", ".join(f"{k} {escape(str(settings.get(k)))}" for k in keys))
+    return f"<header><h1>{escape(title)}</h1><div class='meta'>{' · '.join(meta)}</div></header>"
+
+
+def _stats(target: Target, rows: Sequence[RunRow]) -> str:
+    counts = Counter(row.status for row in rows)
+    finished = [row for row in rows if row.status != "pending"]
+    accepted = counts["accepted"] / len(finished) if finished else None
+    mean_rounds = sum(r.rounds for r in finished) / len(finished) if finished else None
+    seconds = [r.seconds for r in finished]
+    items = [
+        ("prompts", str(len(rows))),
+        ("accepted", f"{counts['accepted']}" + (f" ({100 * accepted:.0f}%)" if accepted is not None else "")),
+        ("max_rounds", str(counts["max_rounds"])),
+        ("failed", str(counts["failed"])),
+        ("mean rounds", f"{mean_rounds:.2f}" if mean_rounds is not None else "-"),
+        ("p50 / p95 s", f"{percentile(seconds, 50) or 0:.1f} / {percentile(seconds, 95) or 0:.1f}"),
+    ]
+    if counts["pending"]:
+        items.append(("pending", str(counts["pending"])))
+    rate = (target.summary or {}).get("prompts_per_minute")
+    if rate:
+        items.append(("prompts/min", str(rate)))
+    for name, value in ((target.summary or {}).get("scores") or {}).items():
+        items.append((f"score {name}", str(value)))
+    cells = "".join(f"<div class='stat'>{escape(k)}<b>{escape(v)}</b></div>" for k, v in items)
+    return f"<div class='stats'>{cells}</div>"
+
+
+def _charts(rows: Sequence[RunRow], images: Images) -> str:
+    figures = [
+        ("statuses", charts.status_chart(rows)),
+        ("rounds", charts.rounds_chart(rows)),
+        ("seconds per node", charts.node_seconds_chart(rows)),
+    ]
+    tags = "".join(f"<img alt='{escape(name)}' src='{images.data(png)}'>" for name, png in figures)
+    return f"<div class='charts'>{tags}</div>"
+
+
+def _table(rows: Sequence[RunRow], detailed: set[str]) -> str:
+    counts = Counter(row.status for row in rows)
+    buttons = [f"<button class='active' data-status='all'>all {len(rows)}</button>"]
+    buttons += [f"<button data-status='{s}'>{s} {counts[s]}</button>" for s in STATUS_ORDER if counts[s]]
+    toolbar = (
+        "<div class='toolbar'>"
+        + "".join(buttons)
+        + "<input id='search' type='search' placeholder='filter by text (id, prompt, error)'></div>"
+    )
+    score_names = sorted({name for row in rows for name in (row.scores or {})})
+    head = [("id", "text"), ("status", "text"), ("rounds", "num"), ("seconds", "num")]
+    head += [(f"score {name}", "num") for name in score_names]
+    head += [
+        ("refined", "text"),
+        ("coder", "text"),
+        ("critic", "text"),
+        ("prompt", "text"),
+        ("error", "text"),
+    ]
+    thead = "".join(f"<th data-type='{kind}'>{escape(name)}</th>" for name, kind in head)
+    body = [_table_row(row, score_names, row.id in detailed) for row in rows]
+    table = f"<table class='runs'><thead><tr>{thead}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"{toolbar}<div class='table-wrap'>{table}</div>"
+
+
+def _table_row(row: RunRow, score_names: list[str], linked: bool) -> str:
+    ident = escape(row.id)
+    name = f"<a href='#run-{ident}'>{ident}</a>" if linked else ident
+    cells = [
+        f"<td>{name}</td>",
+        f"<td data-value='{escape(row.status)}'>{_badge(row.status)}</td>",
+        f"<td class='num'>{row.rounds}</td>",
+        f"<td class='num'>{row.seconds:.1f}</td>",
+    ]
+    for score in score_names:
+        value = (row.scores or {}).get(score)
+        shown = f"{value:.3f}" if isinstance(value, int | float) else ""
+        cells.append(f"<td class='num' data-value='{escape(str(value))}'>{shown}</td>")
+    refined = {True: "yes", False: "no", None: ""}[row.refinement_kept]
+    cells += [
+        f"<td>{refined}</td>",
+        f"<td class='model'>{escape(row.coder or '')}</td>",
+        f"<td class='model'>{escape(row.critic or '')}</td>",
+        f"<td class='prompt' title='{escape(row.prompt[:1000])}'>{escape(row.prompt[:200])}</td>",
+        f"<td class='error'>{escape(row.error[:200])}</td>",
+    ]
+    return f"<tr data-status='{escape(row.status)}'>{''.join(cells)}</tr>"
+
+
+def _details_note(shown: int, total: int) -> str:
+    if shown >= total:
+        return ""
+    return (
+        f"<p class='muted'>Details below for the first {shown} of {total} prompts "
+        "(the table lists all; raise --details to show more).</p>"
+    )
+
+
+def _section(detail: RunDetail, images: Images) -> str:
+    row = detail.row
+    parts = [
+        f"<section class='run' id='run-{escape(row.id)}' data-status='{escape(row.status)}'>",
+        f"<h2>{escape(row.id)} {_badge(row.status)} <span class='muted'>{row.rounds} round(s), "
+        f"{row.seconds:.1f} s</span></h2>",
+        f"<div class='prompt-text'>{escape(row.prompt)}</div>",
+    ]
+    if detail.texts:
+        parts.append(
+            "<p class='muted'>must show: " + "; ".join(f"“{escape(t)}”" for t in detail.texts) + "</p>"
+        )
+    if row.error:
+        parts.append(f"<div class='error'>{escape(row.error)}</div>")
+    for attempt in detail.attempts:
+        parts.append(_attempt(attempt, images))
+    parts.append(_refinement(detail, images))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _attempt(attempt: Attempt, images: Images) -> str:
+    status = escape(str(attempt.status or "?"))
+    left = []
+    if attempt.code is not None:
+        lexer = XmlLexer() if (attempt.code_name or "").endswith(".svg") else PythonLexer()
+        left.append(f"<div class='code'>{highlight(attempt.code, lexer, _FORMATTER)}</div>")
+    else:
+        left.append("<p class='muted'>no program in the model's answer</p>")
+    if attempt.error:
+        left.append(f"<div class='error'>{escape(attempt.error)}</div>")
+    right = []
+    if attempt.draft is not None:
+        right.append(
+            f"<img class='shot' alt='draft, round {attempt.round}' src='{escape(images.src(attempt.draft))}'>"
+        )
+    else:
+        right.append("<p class='muted'>no draft</p>")
+    if attempt.critique:
+        right.append(_critique(attempt.critique))
+    right.append("".join(_decision(d) for d in attempt.decisions))
+    return (
+        f"<div class='attempt'><h3>Round {attempt.round} <span class='muted'>({status})</span></h3>"
+        f"<div class='cols'><div>{''.join(left)}</div><div>{''.join(right)}</div></div></div>"
+    )
+
+
+def _critique(critique: dict[str, Any]) -> str:
+    match = critique.get("match")
+    verdict = {True: "match", False: "mismatch", None: "no verdict"}.get(match, str(match))
+    problems = "".join(f"<li>{escape(str(p))}</li>" for p in critique.get("problems") or [])
+    head = (
+        f"<p><b>critic</b> ({escape(str(critique.get('model', '')))}): {escape(verdict)}, score "
+        f"{escape(str(critique.get('score')))}. {escape(str(critique.get('summary') or ''))}</p>"
+    )
+    notes = critique.get("notes") or []
+    tail = f"<p class='muted'>{escape('; '.join(map(str, notes)))}</p>" if notes else ""
+    return head + (f"<ul class='problems'>{problems}</ul>" if problems else "") + tail
+
+
+def _decision(record: dict[str, Any]) -> str:
+    decision = record.get("decision")
+    arrow = f" → <b>{escape(str(decision))}</b>" if decision else ""
+    seconds = record.get("seconds")
+    timing = f" <span class='muted'>{seconds:.2f}s</span>" if isinstance(seconds, int | float) else ""
+    model = f" <span class='muted'>[{escape(str(record['model']))}]</span>" if record.get("model") else ""
+    why = escape(str(record.get("why") or ""))
+    return (
+        f"<div class='decision'><span class='node'>{escape(str(record.get('node')))}</span>{arrow}"
+        f"{timing}{model} {why}</div>"
+    )
+
+
+def _refinement(detail: RunDetail, images: Images) -> str:
+    record = detail.refinement or {}
+    parts = ["<div class='attempt'><h3>Refinement and final</h3>"]
+    if record:
+        shown = {k: v for k, v in record.items() if k not in ("draft", "refined")}
+        parts.append(f"<p>{escape(json.dumps(shown, ensure_ascii=False, default=str)[:2000])}</p>")
+    pictures = []
+    if detail.draft is not None:
+        pictures.append(("before (draft)", detail.draft))
+    if detail.refined is not None:
+        pictures.append(("after (refined)", detail.refined))
+    if detail.final is not None:
+        pictures.append(("final", detail.final))
+    if pictures:
+        cells = "".join(
+            f"<div><p class='muted'>{escape(label)}</p>"
+            f"<img class='shot' alt='{escape(label)}' src='{escape(images.src(path))}'></div>"
+            for label, path in pictures
+        )
+        parts.append(f"<div class='cols'>{cells}</div>")
+    else:
+        parts.append("<p class='muted'>no final image</p>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _badge(status: str) -> str:
+    return f"<span class='badge {escape(status)}'>{escape(status)}</span>"
