@@ -438,8 +438,9 @@ def tiny_img2img_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Stable Diffusion img2img pipeline (VAE /2, 2-level UNet, 2-layer CLIP), in a temp dir."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
+    from fixtures_refiners import tiny_clip_text_encoder
     from tokenizers import pre_tokenizers
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTokenizer
 
     path = tmp_path_factory.mktemp("tiny-img2img")
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
@@ -448,20 +449,7 @@ def tiny_img2img_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         vocab.setdefault(token, len(vocab))
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
     torch.manual_seed(0)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(vocab),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=77,
-            projection_dim=32,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
+    text_encoder = tiny_clip_text_encoder(len(vocab))
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,

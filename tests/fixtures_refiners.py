@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 
-def _clip_text(vocab_size: int):
+def tiny_clip_text_encoder(vocab_size: int):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     config = CLIPTextConfig(
@@ -105,7 +105,7 @@ def tiny_kontext_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pipeline = FluxKontextPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
-        text_encoder=_clip_text(clip_vocab),
+        text_encoder=tiny_clip_text_encoder(clip_vocab),
         tokenizer=clip_tokenizer,
         text_encoder_2=t5,
         tokenizer_2=t5_tokenizer,

@@ -82,6 +82,13 @@ def _b64(data: str) -> bytes:
 def _image_from_bytes(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
+    return flatten_rgb(image)
+
+
+def flatten_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with transparency flattened onto white."""
+    if image.mode == "RGB":
+        return image
     if image.mode in ("RGBA", "LA", "P"):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, "white")

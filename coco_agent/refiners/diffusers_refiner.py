@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
+from coco_agent.models.content import flatten_rgb
 from coco_agent.models.weights import locate_weights
 from coco_agent.refiners.base import RefineOutput, RefineRequest
 from coco_agent.refiners.families import Family, detect_family, instruction_for, strength_for
@@ -65,7 +66,7 @@ class DiffusersRefiner:
         """Run the family's call on the draft (sized to the family's multiple) and return it at the draft's size."""
         import torch
 
-        draft = rgb(request.draft)
+        draft = flatten_rgb(request.draft)
         multiple = self.family.multiple
         width, height = (max(multiple, side - side % multiple) for side in draft.size)
         image = draft if draft.size == (width, height) else draft.resize((width, height), Image.LANCZOS)
@@ -136,15 +137,3 @@ def model_index(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{path} is not a diffusers pipeline folder (no readable model_index.json): {error}"
         ) from error
-
-
-def rgb(image: Image.Image) -> Image.Image:
-    """RGB, with transparency flattened onto white."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "P"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, "white")
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
