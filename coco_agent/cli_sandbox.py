@@ -1,4 +1,5 @@
-"""`coco render` and `coco sandbox build|status`: run one program in the sandbox, manage the sandbox image."""
+"""`coco render`, `coco sandbox build|status` and `coco bench sandbox`: run one program in the sandbox, manage the
+sandbox image, measure the sandbox's speed and fidelity."""
 
 from __future__ import annotations
 
@@ -42,6 +43,83 @@ def add_parsers(subparsers) -> None:
     status = actions.add_parser("status", help="engine, runtime and image state")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_sandbox_status)
+
+
+def add_bench_parser(subparsers) -> None:
+    """Register `bench sandbox`, under the `bench` command when another module already made it."""
+    bench = subparsers.choices.get("bench") or subparsers.add_parser("bench", help="run a benchmark")
+    which = next((a for a in bench._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if which is None:
+        which = bench.add_subparsers(metavar="BENCHMARK")
+    sandbox = which.add_parser(
+        "sandbox", help="seconds per draft: warm pool vs bare interpreter vs docker run, and fidelity"
+    )
+    sandbox.add_argument(
+        "--corpus", type=Path, default=None, help="folder of .py/.svg programs (default: ChartMimic)"
+    )
+    sandbox.add_argument("--limit", type=int, default=None, help="first N programs (by name)")
+    sandbox.add_argument(
+        "--paths", default="bare,pool,docker_run", help="comma-separated subset of bare,pool,docker_run"
+    )
+    sandbox.add_argument("--timeout", type=float, default=60.0, help="seconds per program")
+    sandbox.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    sandbox.set_defaults(func=cmd_bench_sandbox)
+
+
+def _default_corpus() -> Path:
+    from coco_agent.paths import PROJECT_ROOT
+
+    return PROJECT_ROOT.resolve().parent / "shared" / "benchmarks" / "chartmimic_ori500"
+
+
+def cmd_bench_sandbox(args: argparse.Namespace) -> int:
+    """Render the corpus through each path; print p50/p95 per path and the ratios (or --json)."""
+    from coco_agent.sandbox import bench
+    from coco_agent.sandbox.image import build_image, docker_client
+
+    corpus = args.corpus or _default_corpus()
+    if not corpus.is_dir():
+        err.print(f"[red]no corpus at {corpus}[/red]: pass --corpus DIR")
+        return EXIT_UNAVAILABLE
+    files = bench.corpus_files(corpus, args.limit)
+    paths = tuple(p for p in args.paths.split(",") if p in bench.PATHS)
+    try:
+        client = docker_client()
+        image = build_image(progress=_progress, client=client)
+    except SandboxUnavailable as exc:
+        err.print(f"[red]sandbox unavailable:[/red] {exc}", highlight=False)
+        return EXIT_UNAVAILABLE
+    rows = bench.run(files, image, client, paths, args.timeout, progress=None if args.json else _progress)
+    figures = bench.summarize(rows)
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        _print_bench(figures)
+    return EXIT_OK if figures["rendered"] else EXIT_FAILED
+
+
+def _print_bench(figures: dict) -> None:
+    table = Table(title=f"seconds per draft over {figures['compared']} programs every path rendered")
+    for column in ("path", "p50", "p95", "mean"):
+        table.add_column(column)
+    for path, stats in figures["seconds"].items():
+        table.add_row(
+            path, *(f"{stats[q]:.3f}" if stats[q] is not None else "-" for q in ("p50", "p95", "mean"))
+        )
+    out = Console(file=sys.stdout)
+    out.print(table)
+    out.print(
+        f"pool/bare p50 {figures['p50_ratio']}  p95 {figures['p95_ratio']}   "
+        f"docker-run/pool p50 {figures['p50_docker_run_ratio']}  p95 {figures['p95_docker_run_ratio']}"
+    )
+    out.print(f"rendered {figures['rendered']}/{figures['programs']}, failed {figures['failed']}")
+    fid = figures.get("fidelity")
+    if fid:
+        out.print(f"fidelity: {fid['matched']}/{fid['plain_ok']} match the bare render ({fid['match_rate']})")
+        for item in fid["mismatches"]:
+            out.print(f"  {item['program']}: {item['why']} {item.get('mean_diff', '')}", highlight=False)
+    for item in figures["failures"]:
+        out.print(f"  failed {item['path']} {item['program']}: {item['status']} {item['error'][-160:]}")
 
 
 def _progress(message: str) -> None:

@@ -11,6 +11,9 @@ Frame: 4-byte big-endian header length, UTF-8 JSON header, then ``header["payloa
                   {"type": "result", "id", "status", "error", "stdout", "stderr", "seconds", "width",
                    "height", "captured"} + PNG bytes (status ok only) | {"type": "pong"}
 The worker serves jobs until EOF, "exit" or ``--max-jobs``; a warm pool can keep one worker for many jobs.
+With ``--reset`` (warm pool) each result also says whether the container is clean for the next job: every
+process but the worker gone, no System V IPC objects left, and /tmp and /dev/shm wiped back to their start
+state ("clean", "unclean" in the result header); the host recycles the container when it is not.
 
 Per job the child: setsid, a fresh empty job dir as cwd, fds 0/1/2 -> /dev/null and two capped pipes,
 protocol fds closed, rlimits (CPU, file size, open files, core, optionally address space), then the program.
@@ -30,6 +33,7 @@ import resource
 import selectors
 import shutil
 import signal
+import stat
 import struct
 import sys
 import tempfile
@@ -70,6 +74,7 @@ DEFAULT_LIMITS = {
     "nofile": 256,
     "address_space_mb": 0,  # 0: no RLIMIT_AS (containers use the memory cgroup instead)
 }
+MPL_SEED = ""  # the font cache /tmp/mplconfig was copied from (restored after each job with --reset)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
 # Signals a job (same uid) could send its worker: ignored there, restored to their defaults in each job.
 WORKER_IGNORES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPROF")
@@ -535,9 +540,9 @@ def _vm_size() -> int:
 class Worker:
     """Serves jobs from the channel; one forked child per job."""
 
-    def __init__(self, chan_in: int, chan_out: int, jobs_root: str) -> None:
+    def __init__(self, chan_in: int, chan_out: int, jobs_root: str, reset: bool = False) -> None:
         self.chan_in, self.chan_out, self.jobs_root = chan_in, chan_out, jobs_root
-        self.count = 0
+        self.count, self.reset = 0, reset
 
     def serve(self, max_jobs: int = 0) -> None:
         while True:
@@ -555,10 +560,33 @@ class Worker:
                 write_frame(self.chan_out, {"type": "error", "error": f"unknown frame type {kind!r}"})
                 continue
             result, png = self.run_job(header, payload)
+            if self.reset:
+                problem = self.reset_scratch()
+                result.update(clean=not problem, unclean=problem)
             write_frame(self.chan_out, result, png)
             self.count += 1
             if max_jobs and self.count >= max_jobs:
                 return
+
+    def reset_scratch(self) -> str:
+        """Make the sandbox as the next job must find it; '' when clean, else what is left (recycle then)."""
+        left = leftover_processes()
+        if left:
+            return f"{len(left)} process(es) outlived the job"
+        if sysv_ipc_objects():
+            return "System V IPC objects left behind"
+        try:
+            for folder in (tempfile.gettempdir(), "/dev/shm"):
+                if os.path.isdir(folder) and not os.path.islink(folder):
+                    for entry in os.listdir(folder):
+                        remove_tree(os.path.join(folder, entry))
+            os.makedirs(self.jobs_root, mode=0o700)
+            mpl = os.environ.get("MPLCONFIGDIR", "")
+            if MPL_SEED and mpl:
+                shutil.copytree(MPL_SEED, mpl)
+        except (OSError, RecursionError) as exc:
+            return f"cannot wipe the scratch space: {exc!r}"[:300]
+        return ""
 
     def run_job(self, job: dict, code: bytes) -> tuple[dict, bytes]:
         limits = dict(DEFAULT_LIMITS, **(job.get("limits") or {}))
@@ -573,7 +601,8 @@ class Worker:
         try:
             header, png = self._fork_and_wait(code, fmt, limits, timeout, job_dir)
         finally:
-            shutil.rmtree(job_dir, ignore_errors=True)
+            with contextlib.suppress(OSError, RecursionError):  # too deep: reset_scratch reports it
+                remove_tree(job_dir)  # also when the job made parts of it unreadable (chmod 000)
         header = dict(base, **header, seconds=round(time.monotonic() - started, 4))
         if png and len(png) >= 24 and png[:8] == b"\x89PNG\r\n\x1a\n":
             header["width"], header["height"] = struct.unpack(">II", png[16:24])
@@ -603,6 +632,9 @@ class Worker:
         for fd in sinks:
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ)
+        pidfd = _pidfd(pid)  # readable when the child exits: no polling delay after the last pipe closes
+        if pidfd is not None:
+            sel.register(pidfd, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
         exit_status, timed_out, ooms = None, False, oom_kills()
         try:
@@ -612,7 +644,8 @@ class Worker:
                     timed_out = True
                     break
                 for key, _ in sel.select(min(remaining, 0.05)):
-                    _drain(key.fd, sinks[key.fd], sel)
+                    if key.fd in sinks:
+                        _drain(key.fd, sinks[key.fd], sel)
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
                     exit_status = status
@@ -628,6 +661,8 @@ class Worker:
             sel.close()
             for fd in sinks:
                 os.close(fd)
+            if pidfd is not None:
+                os.close(pidfd)
         header = {"stdout": out.text(), "stderr": err.text()}
         if timed_out:
             return dict(
@@ -645,6 +680,48 @@ class Worker:
                 captured=res.get("captured", ""),
             ), png
         return dict(header, **_death_reason(exit_status, timeout, oom_kills() > ooms)), b""
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def remove_tree(path: str) -> None:
+    """Delete a file, link or folder, first making folders the job locked (chmod 000) ours again."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        os.unlink(path)
+        return
+    os.chmod(path, 0o700)
+    for entry in os.listdir(path):
+        remove_tree(os.path.join(path, entry))
+    os.rmdir(path)
+
+
+def leftover_processes() -> list[int]:
+    """Processes besides the worker: all others in its pid namespace (worker is PID 1), else its children."""
+    me = os.getpid()
+    if me != 1:
+        return children_of(me)
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != me]
+
+
+def sysv_ipc_objects() -> bool:
+    """Whether any System V shared memory, semaphore or message queue exists (they outlive processes)."""
+    for name in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{name}") as f:
+                if len(f.read().splitlines()) > 1:
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def _drain(fd: int, sink: Capped, sel, final: bool = False) -> None:
@@ -715,7 +792,7 @@ def _death_reason(exit_status: int | None, timeout: float, oom_seen: bool) -> di
 # ---------------------------------------------------------------- start-up
 
 
-def setup_matplotlib() -> None:
+def setup_matplotlib(full_warm_up: bool = True) -> None:
     """Writable copy of the baked font cache; CJK glyph fallback; warm font and text caches before any fork."""
     baked = os.environ.get("MPLCONFIGDIR")
     seed = os.environ.pop("COCO_MPL_SEED", "")  # a font cache to start from (process sandbox)
@@ -725,6 +802,8 @@ def setup_matplotlib() -> None:
         copy = os.path.join(tempfile.gettempdir(), "mplconfig")
         shutil.copytree(seed, copy, dirs_exist_ok=True)
         os.environ["MPLCONFIGDIR"] = copy
+        global MPL_SEED
+        MPL_SEED = seed
     import dataclasses
 
     import matplotlib
@@ -744,19 +823,59 @@ def setup_matplotlib() -> None:
         # Glyph fallback (matplotlib >= 3.6): Latin from the default font, CJK from the CJK font.
         for rc in (matplotlib.rcParams, matplotlib.rcParamsDefault):
             rc["font.family"] = list(rc["font.family"]) + [cjk.name]
-    fig = plt.figure(figsize=(1, 1), dpi=10)
-    fig.text(0.1, 0.5, "Ag 1.0 中文")
-    fig.canvas.draw()
+    if full_warm_up:
+        _warm_up(plt)
+    else:  # one job only: warm what every job needs, nothing it might not
+        fig = plt.figure(figsize=(1, 1), dpi=10)
+        fig.text(0.1, 0.5, "Ag 1.0 中文")
+        fig.canvas.draw()
+        plt.close(fig)
+        _drop_open_fonts()
+
+
+def _warm_up(plt) -> None:
+    """Draw once what most charts use (fonts, mathtext, legends, colour maps, 3-D axes, PNG and PDF), so each
+    forked job finds these caches filled instead of filling them again and losing them when it exits."""
+    fig = plt.figure(figsize=(4, 3), dpi=40)
+    ax = fig.add_subplot(1, 2, 1)
+    ax.plot([0, 1], [0, 1], "o-", label="line")
+    ax.bar([0, 1], [1, 2], label="bar", hatch="//")
+    ax.scatter([0, 1], [1, 0], c=[0, 1], cmap="viridis")
+    ax.set_title("Ag 1.0 中文", fontweight="bold", fontsize=14)
+    ax.set_xlabel(r"$\alpha^2_i$ (%)", fontstyle="italic")
+    ax.legend(title="Legend")
+    ax.grid(True)
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    ax3.plot([0, 1], [0, 1], [0, 1])
+    fig.tight_layout()
+    for fmt in ("png", "pdf"):  # most programs also save a PDF (ChartMimic: all): load that backend too
+        fig.savefig(io.BytesIO(), format=fmt)
     plt.close(fig)
+    _drop_open_fonts()
 
 
-def preload(names: list[str]) -> list[str]:
+def _drop_open_fonts() -> None:
+    """Free every FT2Font the warm-up left cached: each holds an open font file, and a forked job closes all
+    inherited fds, so a cached font would read from a closed (or the job's own) fd and crash the job."""
+    import gc
+
+    import matplotlib.font_manager as fm
+    import matplotlib.mathtext as mathtext
+
+    fm._get_font.cache_clear()
+    parse = getattr(mathtext.MathTextParser, "_parse_cached", None)
+    if parse is not None and hasattr(parse, "cache_clear"):
+        parse.cache_clear()
+    gc.collect()
+
+
+def preload(names: list[str], full_warm_up: bool = True) -> list[str]:
     """Import renderers before any fork so every job starts warm; missing ones are skipped."""
     done = []
     for name in names:
         try:
             if name == "matplotlib":
-                setup_matplotlib()
+                setup_matplotlib(full_warm_up)
             else:
                 __import__(name)
             done.append(name)
@@ -770,6 +889,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-jobs", type=int, default=0, help="exit after this many jobs (0: until EOF)")
     parser.add_argument("--oneshot", action="store_true", help="same as --max-jobs 1")
     parser.add_argument("--jobs-root", default=None, help="where job dirs are made (default: $TMPDIR/jobs)")
+    parser.add_argument(
+        "--reset", action="store_true", help="after each job: wipe /tmp and /dev/shm, check for leftovers"
+    )
     parser.add_argument("--preload", default="numpy,PIL.Image,matplotlib", help="comma-separated imports")
     args = parser.parse_args(argv)
 
@@ -785,10 +907,13 @@ def main(argv: list[str] | None = None) -> int:
     jobs_root = args.jobs_root or os.path.join(tempfile.gettempdir(), "jobs")
     os.makedirs(jobs_root, mode=0o700, exist_ok=True)
 
-    loaded = preload([n for n in args.preload.split(",") if n])
+    single = args.oneshot or args.max_jobs == 1
+    loaded = preload([n for n in args.preload.split(",") if n], full_warm_up=not single)
     version = ".".join(map(str, sys.version_info[:3]))
     write_frame(chan_out, {"type": "ready", "pid": os.getpid(), "python": version, "preloaded": loaded})
-    Worker(chan_in, chan_out, jobs_root).serve(max_jobs=1 if args.oneshot else args.max_jobs)
+    Worker(chan_in, chan_out, jobs_root, reset=args.reset).serve(
+        max_jobs=1 if args.oneshot else args.max_jobs
+    )
     return 0
 
 

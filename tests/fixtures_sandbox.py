@@ -19,17 +19,33 @@ def docker_client():
 
 
 @pytest.fixture(scope="session")
-def docker_sandbox(docker_client):
-    """DockerSandbox on the current image (built here when its tag is missing: minutes, once)."""
+def docker_image(docker_client) -> str:
+    """The current sandbox image tag (built here when missing: minutes, once)."""
     from coco_agent.sandbox import SandboxUnavailable
-    from coco_agent.sandbox.docker_sandbox import DockerSandbox
     from coco_agent.sandbox.image import build_image
 
     try:
-        tag = build_image(progress=lambda msg: print(f"sandbox image: {msg}"), client=docker_client)
+        return build_image(progress=lambda msg: print(f"sandbox image: {msg}"), client=docker_client)
     except SandboxUnavailable as exc:
         require(False, f"cannot build the sandbox image: {exc}")
-    sandbox = DockerSandbox(client=docker_client, image=tag)
+
+
+@pytest.fixture(scope="session")
+def docker_sandbox(docker_client, docker_image):
+    """The default Docker sandbox: the warm container pool."""
+    from coco_agent.sandbox.pool import PoolSandbox
+
+    sandbox = PoolSandbox(client=docker_client, image=docker_image)
+    yield sandbox
+    sandbox.close()
+
+
+@pytest.fixture(scope="session")
+def docker_oneshot_sandbox(docker_client, docker_image):
+    """The per-job Docker sandbox: one fresh container per render (the pool's fallback)."""
+    from coco_agent.sandbox.docker_sandbox import DockerSandbox
+
+    sandbox = DockerSandbox(client=docker_client, image=docker_image)
     yield sandbox
     sandbox.close()
 

@@ -306,6 +306,17 @@ def test_worker_fds_unreachable(docker_sandbox):
     assert "PermissionError" in result.stdout
 
 
+def test_per_job_container_path(docker_oneshot_sandbox):
+    """The fallback (COCO_SANDBOX_POOL=0): a fresh container per job renders, and times out from outside."""
+    ok = docker_oneshot_sandbox.render(
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n", "matplotlib", FAST
+    )
+    assert ok.status == "ok" and ok.png.startswith(b"\x89PNG"), ok.error
+    loop = docker_oneshot_sandbox.render("while True:\n    pass\n", "matplotlib", SandboxLimits(timeout_s=1))
+    assert loop.status == "timeout", loop.error
+    assert ok.extra["container"] != loop.extra.get("container")
+
+
 # ---------------------------------------------------------------- cleanup (keep last)
 
 

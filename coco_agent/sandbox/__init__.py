@@ -41,7 +41,7 @@ def _stderr_progress(message: str) -> None:
 def get_sandbox(kind: str = "auto", progress: Callable[[str], None] | None = None) -> Sandbox:
     """The process-wide sandbox of `kind`, created once.
 
-    auto: Docker when the engine answers (building the image first if its tag is missing), else bubblewrap when
+    auto: Docker (a warm pool of containers; COCO_SANDBOX_POOL=0: one container per job) when the engine answers (building the image first if its tag is missing), else bubblewrap when
     installed, else the plain subprocess, with a warning. docker: Docker or SandboxUnavailable naming the fix.
     bubblewrap: the worker in bubblewrap namespaces. process: the worker in an rlimited subprocess (weakest).
     """
@@ -76,12 +76,19 @@ def _make(kind: str, progress: Callable[[str], None]) -> Sandbox:
 
 
 def _make_docker(progress: Callable[[str], None]) -> Sandbox:
+    """The warm container pool; COCO_SANDBOX_POOL=0 selects one fresh container per job instead."""
+    import os
+
     from coco_agent.sandbox.docker_sandbox import DockerSandbox
     from coco_agent.sandbox.image import build_image, docker_client
+    from coco_agent.sandbox.pool import PoolSandbox
 
     client = docker_client()
     tag = build_image(progress=progress, client=client)
-    return DockerSandbox(client=client, image=tag)
+    pool_size = int(os.environ.get("COCO_SANDBOX_POOL", "2") or 0)
+    if pool_size <= 0:
+        return DockerSandbox(client=client, image=tag)
+    return PoolSandbox(client=client, image=tag, pool_size=pool_size)
 
 
 def close_sandboxes() -> None:

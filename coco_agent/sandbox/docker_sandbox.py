@@ -128,8 +128,11 @@ class DockerSandbox:
                 container.remove(force=True)
 
     # ------------------------------------------------------------------ container
-    def _create(self, limits: SandboxLimits) -> str:
-        """Create (not start) the job's container; returns its id. Low-level API: it knows StdinOnce."""
+    def _create(self, limits: SandboxLimits, command: list[str] | None = None) -> str:
+        """Create (not start) a hardened container; returns its id. Low-level API: it knows StdinOnce.
+
+        `command` defaults to a one-job worker; the warm pool passes a long-lived one.
+        """
         from docker.types import LogConfig, Ulimit
 
         api = self.client.api
@@ -155,7 +158,7 @@ class DockerSandbox:
         )
         created = api.create_container(
             self.image,
-            command=["python3", "-I", "-B", WORKER_PATH, "--oneshot"],
+            command=command or ["python3", "-I", "-B", WORKER_PATH, "--oneshot"],
             stdin_open=True,  # with detach=False this also sets StdinOnce: our EOF closes its stdin
             tty=False,
             user=f"{SANDBOX_UID}:{SANDBOX_UID}",

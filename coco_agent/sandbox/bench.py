@@ -1,0 +1,278 @@
+"""`coco bench sandbox`: seconds per draft through the warm pool, a bare warm interpreter and `docker run`.
+
+Each program of a corpus (.py for matplotlib or PIL, .svg) goes, in turn, through
+  bare        the floor: one warm interpreter (the image's Python and packages, the worker's matplotlib set-up
+              and picture capture) that execs every program in-process, in one unconfined container;
+  pool        the warm container pool (PoolSandbox), the default Docker sandbox;
+  docker_run  a fresh hardened container per program (DockerSandbox), the per-job path.
+Programs are interleaved (bare, pool, docker run for each) so drift hits all three alike. Times are host wall
+seconds per draft, PNG included. Fidelity: the pool's PNG against the bare render (same size, pixels).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coco_agent.sandbox.base import SandboxLimits
+from coco_agent.sandbox.formats import guess_format
+from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH
+
+PATHS = ("bare", "pool", "docker_run")
+MAX_MEAN_DIFF = 1.0  # mean absolute difference per channel (0-255) under which two renders count as identical
+
+# Runs in the image: the worker's set-up and capture, but exec in-process (no fork, no isolation).
+BARE_RUNNER = f"""
+import io, json, os, shutil, sys, tempfile, time
+sys.path.insert(0, {os.path.dirname(WORKER_PATH)!r})
+import worker
+proto = os.fdopen(os.dup(1), "w")
+os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+worker.preload(["numpy", "PIL.Image", "matplotlib", "cairosvg"])
+import matplotlib.pyplot as plt
+cap = worker.Capture("matplotlib", 40_000_000)
+cap.install_matplotlib()
+cap.install_pil()
+import matplotlib
+rc = matplotlib.rcParams.copy()  # a program's rcParams/style changes must not reach the next one
+proto.write("ready\\n"); proto.flush()
+for line in sys.stdin:
+    job = json.loads(line)
+    matplotlib.rcParams.update(rc)
+    cap.fmt, cap.figures, cap.pil_saved, cap.pil_created = job["format"], [], None, None
+    home = tempfile.mkdtemp()
+    os.chdir(home)
+    started = time.perf_counter()
+    out = {{"status": "ok", "error": "", "png": ""}}
+    try:
+        if job["format"] == "svg":
+            found = worker.render_svg(job["code"], 40_000_000), "svg text"
+        else:
+            namespace = {{"__name__": "__main__", "__file__": "program.py"}}
+            exec(compile(job["code"], "program.py", "exec"), namespace)
+            found = cap.result(namespace, home)
+        if found:
+            out["png"] = found[0].hex()
+        else:
+            out["status"] = "no_image"
+    except BaseException as exc:
+        out.update(status="error", error=f"{{type(exc).__name__}}: {{exc}}"[:500])
+    plt.close("all")
+    out["seconds"] = time.perf_counter() - started
+    os.chdir("/")
+    shutil.rmtree(home, ignore_errors=True)
+    proto.write(json.dumps(out) + "\\n"); proto.flush()
+"""
+
+
+@dataclass
+class Outcome:
+    """One program through one path."""
+
+    status: str
+    seconds: float
+    error: str = ""
+    png: bytes = b""
+
+
+@dataclass
+class ProgramRow:
+    """One program through every path."""
+
+    name: str
+    format: str
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+
+def corpus_files(corpus: Path, limit: int | None = None) -> list[Path]:
+    """The corpus's .py and .svg files, sorted by name, at most `limit`."""
+    files = sorted(p for p in corpus.iterdir() if p.suffix in {".py", ".svg"} and p.is_file())
+    return files[:limit] if limit else files
+
+
+class BareInterpreter:
+    """The floor: one warm interpreter in an unconfined container of the sandbox image, exec per program."""
+
+    def __init__(self, image: str, timeout_s: float = 60.0) -> None:
+        self.image, self.timeout_s = image, timeout_s
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(CONTAINER_ENV)
+        env["MPLCONFIGDIR"] = "/tmp/mplconfig"
+        cmd = ["docker", "run", "--rm", "-i", "--network", "none", "--user", f"{SANDBOX_UID}"]
+        cmd += ["--tmpfs", "/tmp:rw,size=256m", "--read-only", "--label", "coco-agent.bench=1"]
+        for key, value in env.items():
+            cmd += ["-e", f"{key}={value}"]
+        cmd += ["-e", "COCO_MPL_SEED=/opt/coco/mplconfig", self.image, "python3", "-I", "-c", BARE_RUNNER]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        if self._readline(120) != "ready":
+            raise RuntimeError("the bare interpreter did not start")
+
+    def _readline(self, timeout: float) -> str | None:
+        assert self.proc and self.proc.stdout
+        if not select.select([self.proc.stdout], [], [], timeout)[0]:
+            return None
+        return self.proc.stdout.readline().strip()
+
+    def render(self, code: str, fmt: str) -> Outcome:
+        if self.proc is None:
+            self.start()
+        assert self.proc and self.proc.stdin
+        started = time.monotonic()
+        self.proc.stdin.write(json.dumps({"code": code, "format": fmt}) + "\n")
+        self.proc.stdin.flush()
+        line = self._readline(self.timeout_s)
+        seconds = time.monotonic() - started
+        if not line:
+            self.close()
+            return Outcome("timeout", seconds, "no answer from the bare interpreter")
+        out = json.loads(line)
+        return Outcome(out["status"], seconds, out["error"], bytes.fromhex(out["png"]))
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _sandbox_outcome(sandbox, code: str, fmt: str, limits: SandboxLimits) -> Outcome:
+    started = time.monotonic()
+    result = sandbox.render(code, fmt, limits)
+    return Outcome(result.status, time.monotonic() - started, result.error[-500:], result.png or b"")
+
+
+def run(
+    files: list[Path],
+    image: str,
+    client=None,
+    paths: tuple[str, ...] = PATHS,
+    timeout_s: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[ProgramRow]:
+    """Render every file through every path (interleaved per program); returns one row per program."""
+    from coco_agent.sandbox.docker_sandbox import DockerSandbox
+    from coco_agent.sandbox.pool import PoolSandbox
+
+    limits = SandboxLimits(timeout_s=timeout_s)
+    bare = BareInterpreter(image, timeout_s) if "bare" in paths else None
+    pool = PoolSandbox(client=client, image=image, limits=limits) if "pool" in paths else None
+    oneshot = DockerSandbox(client=client, image=image, limits=limits) if "docker_run" in paths else None
+    rows = []
+    try:
+        if bare:
+            bare.start()
+        if pool:
+            pool.warm()
+        for i, path in enumerate(files):
+            code = path.read_text(encoding="utf-8", errors="replace")
+            row = ProgramRow(path.name, guess_format(code, path.name))
+            for name, runner in (("bare", bare), ("pool", pool), ("docker_run", oneshot)):
+                if runner is None:
+                    continue
+                if isinstance(runner, BareInterpreter):
+                    row.outcomes[name] = runner.render(code, row.format)
+                else:
+                    row.outcomes[name] = _sandbox_outcome(runner, code, row.format, limits)
+            rows.append(row)
+            if progress:
+                times = ", ".join(f"{k} {o.seconds:.2f}s {o.status}" for k, o in row.outcomes.items())
+                progress(f"[{i + 1}/{len(files)}] {path.name}: {times}")
+    finally:
+        for closer in (bare, pool, oneshot):
+            if closer is not None:
+                closer.close()
+    return rows
+
+
+def _stats(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "mean": None}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "n": len(values),
+        "p50": round(statistics.median(ordered), 4),
+        "p95": round(p95, 4),
+        "mean": round(statistics.fmean(ordered), 4),
+    }
+
+
+def compare_png(a: bytes, b: bytes) -> dict:
+    """Same size? Mean absolute per-channel difference (RGBA, 0-255)."""
+    from PIL import Image, ImageChops, ImageStat
+
+    with Image.open(io.BytesIO(a)) as x, Image.open(io.BytesIO(b)) as y:
+        if x.size != y.size:
+            return {"same_size": False, "sizes": [list(x.size), list(y.size)], "mean_diff": None}
+        diff = ImageChops.difference(x.convert("RGBA"), y.convert("RGBA"))
+        return {"same_size": True, "mean_diff": round(statistics.fmean(ImageStat.Stat(diff).mean), 4)}
+
+
+def summarize(rows: list[ProgramRow]) -> dict:
+    """Figures: p50/p95 per path over programs every path rendered; ratios; failures; fidelity."""
+    paths = [p for p in PATHS if rows and p in rows[0].outcomes]
+    common = [r for r in rows if all(r.outcomes[p].status == "ok" for p in paths)]
+    seconds = {p: _stats([r.outcomes[p].seconds for r in common]) for p in paths}
+    main = "pool" if "pool" in paths else paths[0]
+    failures = [
+        {"program": r.name, "path": p, "status": o.status, "error": o.error}
+        for r in rows
+        for p, o in r.outcomes.items()
+        if o.status != "ok"
+    ]
+    out: dict = {
+        "programs": len(rows),
+        "rendered": sum(r.outcomes[main].status == "ok" for r in rows),
+        "failed": sum(r.outcomes[main].status != "ok" for r in rows),
+        "compared": len(common),
+        "seconds": seconds,
+        "failures": failures,
+    }
+
+    def ratio(a: str, b: str, q: str) -> float | None:
+        if a not in seconds or b not in seconds or not seconds[b][q]:
+            return None
+        return round(seconds[a][q] / seconds[b][q], 3)
+
+    out.update(
+        p50_ratio=ratio("pool", "bare", "p50"),
+        p95_ratio=ratio("pool", "bare", "p95"),
+        p50_docker_run_ratio=ratio("docker_run", "pool", "p50"),
+        p95_docker_run_ratio=ratio("docker_run", "pool", "p95"),
+    )
+    if "bare" in paths and "pool" in paths:
+        out["fidelity"] = fidelity(rows)
+    return out
+
+
+def fidelity(rows: list[ProgramRow]) -> dict:
+    """Pool PNG vs bare render, for the programs the bare interpreter rendered."""
+    plain = [r for r in rows if r.outcomes["bare"].status == "ok"]
+    mismatches = []
+    for row in plain:
+        pool = row.outcomes["pool"]
+        if pool.status != "ok":
+            mismatches.append({"program": row.name, "why": f"pool {pool.status}: {pool.error[-200:]}"})
+            continue
+        cmp = compare_png(pool.png, row.outcomes["bare"].png)
+        if not cmp["same_size"] or cmp["mean_diff"] > MAX_MEAN_DIFF:
+            mismatches.append({"program": row.name, "why": "pixels differ", **cmp})
+    matched = len(plain) - len(mismatches)
+    return {
+        "plain_ok": len(plain),
+        "matched": matched,
+        "match_rate": round(matched / len(plain), 4) if plain else None,
+        "mismatches": mismatches,
+    }

@@ -1,0 +1,76 @@
+"""`coco bench sandbox`: the three paths side by side on a few programs, and the figures it derives."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+from conftest import CHARTMIMIC
+from PIL import Image
+
+from coco_agent.cli import main
+from coco_agent.sandbox.bench import Outcome, ProgramRow, compare_png, summarize
+
+
+def _png(color: str, size: tuple[int, int] = (20, 10)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_summarize_ratios_failures_and_fidelity():
+    white, black = _png("white"), _png("black")
+    rows = []
+    for i, (bare, pool, run) in enumerate([(1.0, 1.2, 6.0), (2.0, 2.2, 8.0), (3.0, 3.0, 9.0)]):
+        rows.append(
+            ProgramRow(
+                f"p{i}.py",
+                "matplotlib",
+                {
+                    "bare": Outcome("ok", bare, png=white),
+                    "pool": Outcome("ok", pool, png=white if i < 2 else black),
+                    "docker_run": Outcome("ok", run, png=white),
+                },
+            )
+        )
+    rows.append(
+        ProgramRow(
+            "bad.py",
+            "matplotlib",
+            {n: Outcome("error", 0.1, "NameError") for n in ("bare", "pool", "docker_run")},
+        )
+    )
+    figures = summarize(rows)
+    assert figures["rendered"] == 3 and figures["failed"] == 1 and figures["compared"] == 3
+    assert figures["p50_ratio"] == 1.1 and figures["p50_docker_run_ratio"] == round(8.0 / 2.2, 3)
+    assert figures["fidelity"]["matched"] == 2 and figures["fidelity"]["mismatches"][0]["program"] == "p2.py"
+    assert {f["program"] for f in figures["failures"]} == {"bad.py"}
+
+
+def test_compare_png_sizes():
+    assert compare_png(_png("white"), _png("white", (10, 10)))["same_size"] is False
+    assert compare_png(_png("white"), _png("white")) == {"same_size": True, "mean_diff": 0.0}
+
+
+@pytest.mark.docker
+def test_bench_sandbox_on_three_programs(tmp_path, capsys, docker_sandbox):
+    """One matplotlib, one PIL, one SVG program through bare, pool and docker run."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(sorted(CHARTMIMIC.glob("*.py"))[0], corpus / "a_chart.py")
+    (corpus / "b_pil.py").write_text(
+        "from PIL import Image, ImageDraw\nimg = Image.new('RGB', (64, 48), 'white')\n"
+        "ImageDraw.Draw(img).rectangle([4, 4, 40, 30], fill='red')\n"
+    )
+    (corpus / "c_box.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="20" height="10"/></svg>'
+    )
+    assert main(["bench", "sandbox", "--corpus", str(corpus), "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["rendered"] == 3 and figures["failed"] == 0, figures["failures"]
+    assert figures["compared"] == 3
+    for key in ("p50_ratio", "p50_docker_run_ratio"):
+        assert figures[key] > 0
+    assert figures["fidelity"]["matched"] == 3, figures["fidelity"]
