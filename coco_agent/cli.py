@@ -43,11 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--json", action="store_true", help="print result.json to stdout")
     res.set_defaults(func=cmd_resume)
 
-    from coco_agent import cli_batch, cli_sandbox, cli_score
+    from coco_agent import cli_batch, cli_bench, cli_sandbox, cli_score
 
     cli_sandbox.add_parsers(sub)
     cli_batch.add_parsers(sub)
     cli_score.add_parsers(sub)
+    cli_bench.add_parsers(sub)
+    cli_sandbox.add_bench_parser(sub)
     return parser
 
 

@@ -33,3 +33,21 @@ def render(lines: list[str], size: int = 24, weight: str = "bold") -> Image.Imag
     for i, line in enumerate(lines):
         draw.text((30, 30 + int(size * 1.8) * i), line, fill="black", font=face)
     return image
+
+
+def text_program(texts: list[str], width: int = 48) -> str:
+    """A matplotlib program (as a model would answer) that draws `texts` verbatim, large, black on white;
+    strings longer than `width` characters are wrapped at spaces."""
+    import textwrap
+
+    lines = [part for text in texts for part in (textwrap.wrap(text, width) or [text])]
+    rows = len(lines) + 0.4
+    body = "\n".join(
+        f"fig.text(0.03, {1 - (i + 0.7) / rows:.4f}, {line!r}, fontsize=26, weight='bold')"
+        for i, line in enumerate(lines)
+    )
+    return (
+        "```python\nimport matplotlib.pyplot as plt\n"
+        f"fig = plt.figure(figsize=(13, {0.9 * rows:.2f}), dpi=100)\n{body}\n"
+        "plt.savefig('output.png')\n```"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import Image
 
-from coco_agent.scoring.text_score import quoted_strings, score_text
+from coco_agent.scoring.text_score import Mode, quoted_strings, score_text
 
 PROXY_NOTE = (
     "local-OCR proxy: the LongText-Bench text-score formula read with a local OCR engine, "
@@ -38,23 +38,27 @@ def score_image(
     *,
     ocr_engine: str = "auto",
     clip_model: str = "auto",
+    text_mode: Mode | None = None,
 ) -> dict[str, Any]:
     """Score one image: {"expected_text", "expected_source", "text": {...}, "clip": {...}}.
 
     Each part is either its figures or {"available": False, "reason": ...}; nothing here raises for a missing
     engine or model. `texts` are the strings the image must show; without them, the prompt's quoted strings.
+    `text_mode` forces words (en) or characters (zh); default: zh when the expected text has CJK characters.
     """
     picture = _open(image)
     expected, source = expected_texts(prompt, texts)
     return {
         "expected_text": expected,
         "expected_source": source,
-        "text": text_part(picture, expected, ocr_engine),
+        "text": text_part(picture, expected, ocr_engine, text_mode),
         "clip": clip_part(picture, prompt, clip_model),
     }
 
 
-def text_part(image: Image.Image, expected: list[str], engine: str = "auto") -> dict[str, Any]:
+def text_part(
+    image: Image.Image, expected: list[str], engine: str = "auto", mode: Mode | None = None
+) -> dict[str, Any]:
     """The text-accuracy record of one image (see score_image)."""
     if not expected:
         return {
@@ -69,7 +73,7 @@ def text_part(image: Image.Image, expected: list[str], engine: str = "auto") -> 
     except OcrUnavailable as error:
         return {"available": False, "reason": str(error)}
     result = score_text(
-        [line.text for line in ocr.lines], expected, raw_lines=[line.raw_text for line in ocr.lines]
+        [line.text for line in ocr.lines], expected, mode, raw_lines=[line.raw_text for line in ocr.lines]
     )
     return {
         **result.as_dict(),
