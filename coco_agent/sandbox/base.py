@@ -36,6 +36,14 @@ class SandboxLimits:
     max_source_bytes: int = 1024 * 1024
 
 
+def encode_source(code: str, limits: SandboxLimits) -> tuple[bytes, str]:
+    """The program as UTF-8 bytes, and why it is refused ("" when it is not)."""
+    source = code.encode("utf-8", "surrogatepass")
+    if len(source) > limits.max_source_bytes:
+        return source, f"source of {len(source)} bytes exceeds the {limits.max_source_bytes}-byte limit"
+    return source, ""
+
+
 @dataclass
 class RenderResult:
     """What a sandbox returns for one job. ``png`` holds validated PNG bytes when status is ok."""

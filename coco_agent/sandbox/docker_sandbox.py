@@ -10,7 +10,7 @@ import struct
 import threading
 import time
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, SandboxUnavailable
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, SandboxUnavailable, encode_source
 from coco_agent.sandbox.frames import FrameReader, encode_frame
 from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH, docker_client, image_tag
 from coco_agent.sandbox.png import ImageRejected, decode_png
@@ -101,13 +101,9 @@ class DockerSandbox:
         """Run `code` (format `fmt`) in a new container and return the validated PNG or the failure."""
         limits = limits or self.limits
         started = time.monotonic()
-        source = code.encode("utf-8", "surrogatepass")
-        if len(source) > limits.max_source_bytes:
-            return self._result(
-                "rejected",
-                started,
-                error=f"source of {len(source)} bytes exceeds the {limits.max_source_bytes}-byte limit",
-            )
+        source, refused = encode_source(code, limits)
+        if refused:
+            return self._result("rejected", started, error=refused)
         container = self._create(limits)
         try:
             result = self._run(container, source, fmt, limits, started)

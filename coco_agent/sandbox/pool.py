@@ -21,7 +21,7 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
 from coco_agent.sandbox.docker_sandbox import STDERR_CAP, DockerSandbox
 from coco_agent.sandbox.frames import FrameReader, encode_frame
 from coco_agent.sandbox.image import WORKER_PATH
@@ -126,13 +126,9 @@ class PoolSandbox(DockerSandbox):
         """Run `code` in a warm pool container and return the validated PNG or the failure."""
         limits = limits or self.limits
         started = time.monotonic()
-        source = code.encode("utf-8", "surrogatepass")
-        if len(source) > limits.max_source_bytes:
-            return self._result(
-                "rejected",
-                started,
-                error=f"source of {len(source)} bytes exceeds the {limits.max_source_bytes}-byte limit",
-            )
+        source, refused = encode_source(code, limits)
+        if refused:
+            return self._result("rejected", started, error=refused)
         try:
             slot = self._healthy_slot(_key(limits))
         except Exception as exc:  # the engine refused or the worker never came up

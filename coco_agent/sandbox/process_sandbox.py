@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
 from coco_agent.sandbox.frames import FrameReader, encode_frame
 from coco_agent.sandbox.image import sandbox_dir
 from coco_agent.sandbox.png import ImageRejected, decode_png
@@ -77,13 +77,9 @@ class ProcessSandbox:
         """Run `code` in a new worker process and return the validated PNG or the failure."""
         limits = limits or self.limits
         started = time.monotonic()
-        source = code.encode("utf-8", "surrogatepass")
-        if len(source) > limits.max_source_bytes:
-            return self._result(
-                "rejected",
-                started,
-                error=f"source of {len(source)} bytes exceeds the {limits.max_source_bytes}-byte limit",
-            )
+        source, refused = encode_source(code, limits)
+        if refused:
+            return self._result("rejected", started, error=refused)
         home = tempfile.mkdtemp(prefix="coco-job-")
         try:
             return self._run(source, fmt, limits, started, home)
