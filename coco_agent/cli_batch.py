@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from coco_agent.cli import add_run_options, context_from_args
+
+if TYPE_CHECKING:
+    from coco_agent.batch import BatchOptions
 
 EXIT_DONE, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 2, 130
 DEFAULT_DEADLINE_S = 1800.0
@@ -65,24 +69,13 @@ def add_parsers(subparsers) -> None:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """Run the batch; exit 0 when every prompt has an outcome (see summary.json for each one)."""
-    from coco_agent.batch import BatchAborted, BatchOptions, BatchRefused, PromptsFileError, run_batch
+    from coco_agent.batch import BatchAborted, BatchRefused, PromptsFileError, run_batch
     from coco_agent.batch.progress import BatchProgress, JsonEvents, print_batch_summary
 
     problem = _bad_numbers(args)
     if problem:
         return _fail(problem)
-    options = BatchOptions(
-        prompts=args.prompts,
-        out=args.out,
-        ctx=context_from_args(args),
-        workers=args.workers,
-        limit=args.limit,
-        force=args.force,
-        deadline_s=args.deadline or None,
-        model_concurrency=args.model_concurrency,
-        retries=args.retries,
-        retry_failed=args.retry_failed,
-    )
+    options = options_from_args(args, args.prompts)
     try:
         options.ctx.validate()
         if args.json:
@@ -132,3 +125,21 @@ def _bad_numbers(args: argparse.Namespace) -> str:
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_REFUSED
+
+
+def options_from_args(args: argparse.Namespace, prompts: Any) -> BatchOptions:
+    """Batch options from the flags `coco batch` and `coco bench` share."""
+    from coco_agent.batch import BatchOptions
+
+    return BatchOptions(
+        prompts=prompts,
+        out=args.out,
+        ctx=context_from_args(args),
+        workers=args.workers,
+        limit=args.limit,
+        force=args.force,
+        deadline_s=args.deadline or None,
+        model_concurrency=args.model_concurrency,
+        retries=args.retries,
+        retry_failed=getattr(args, "retry_failed", False),
+    )

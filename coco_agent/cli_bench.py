@@ -7,8 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from coco_agent.cli import add_run_options, context_from_args
-from coco_agent.cli_batch import DEFAULT_DEADLINE_S, EXIT_DONE, EXIT_INTERRUPTED, EXIT_REFUSED
+from coco_agent.cli import add_run_options
+from coco_agent.cli_batch import (
+    DEFAULT_DEADLINE_S,
+    EXIT_DONE,
+    EXIT_INTERRUPTED,
+    EXIT_REFUSED,
+    options_from_args,
+)
 
 PROXY_TITLE = "LongText-Bench text score, local-OCR proxy (not the official number)"
 
@@ -49,7 +55,7 @@ def add_parsers(subparsers: Any) -> None:
 
 def cmd_longtext(args: argparse.Namespace) -> int:
     """Run (or continue) the benchmark batch, score what is not scored yet, print the figures."""
-    from coco_agent.batch import BatchAborted, BatchOptions, BatchRefused, PromptsFileError, run_batch
+    from coco_agent.batch import BatchAborted, BatchRefused, PromptsFileError, run_batch
     from coco_agent.batch.longtext import (
         BenchDataMissing,
         LongTextScorer,
@@ -68,17 +74,7 @@ def cmd_longtext(args: argparse.Namespace) -> int:
     except (BenchDataMissing, OcrUnavailable) as exc:
         return _fail(str(exc))
     scorer = LongTextScorer(args.lang, args.ocr)
-    options = BatchOptions(
-        prompts=prompts,
-        out=args.out,
-        ctx=context_from_args(args),
-        workers=args.workers,
-        limit=args.limit,
-        force=args.force,
-        deadline_s=args.deadline or None,
-        model_concurrency=args.model_concurrency,
-        retries=args.retries,
-    )
+    options = options_from_args(args, prompts)
     try:
         options.ctx.validate()
         if args.json:
