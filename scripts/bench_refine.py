@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import statistics
 import sys
@@ -34,7 +35,7 @@ from coco_agent.refiners.base import RefineRequest  # noqa: E402
 from coco_agent.refiners.diffusers_refiner import DiffusersRefiner  # noqa: E402
 from coco_agent.refiners.families import FAMILIES  # noqa: E402
 
-FAMILY_NAMES = ("sdxl-turbo", "sdxl-inpaint", "sdxl-controlnet", "flux-kontext")
+FAMILY_NAMES = ("sdxl-turbo", "sdxl-inpaint", "sdxl-controlnet", "flux-kontext", "qwen-image-edit")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -205,17 +206,143 @@ def kontext_pipeline(full: bool) -> Any:
     )
 
 
+def qwen_tokenizer() -> Any:
+    """A byte-level Qwen2 tokenizer with the chat and vision special tokens (no merges: longer sequences)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import Qwen2TokenizerFast
+
+    backend = Tokenizer(
+        models.BPE(vocab={c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}, merges=[])
+    )
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    tokenizer = Qwen2TokenizerFast(
+        tokenizer_object=backend, unk_token=None, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIALS)})
+    return tokenizer
+
+
+QWEN_SPECIALS = (
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+
+def qwen_edit_pipeline(full: bool) -> Any:
+    """QwenImageEditPipeline: Qwen2.5-VL-7B-shaped text encoder and the 20B MMDiT at full size."""
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        FlowMatchEulerDiscreteScheduler,
+        QwenImageEditPipeline,
+        QwenImageTransformer2DModel,
+    )
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    tokenizer = qwen_tokenizer()
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in QWEN_SPECIALS}
+    if full:
+        text = {
+            "vocab_size": 152064,
+            "hidden_size": 3584,
+            "intermediate_size": 18944,
+            "num_hidden_layers": 28,
+            "num_attention_heads": 28,
+            "num_key_value_heads": 4,
+            "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+        }
+        vision = {
+            "depth": 32,
+            "hidden_size": 1280,
+            "intermediate_size": 3420,
+            "num_heads": 16,
+            "out_hidden_size": 3584,
+            "fullatt_block_indexes": [7, 15, 23, 31],
+        }
+        transformer = QwenImageTransformer2DModel()
+        autoencoder = AutoencoderKLQwenImage()
+    else:
+        text = {
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 2]},
+        }
+        vision = {
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 32,
+            "num_heads": 4,
+            "out_hidden_size": 32,
+            "fullatt_block_indexes": [0],
+        }
+        transformer = QwenImageTransformer2DModel(
+            patch_size=2,
+            in_channels=16,
+            out_channels=4,
+            num_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=32,
+            axes_dims_rope=(8, 4, 4),
+        )
+        autoencoder = AutoencoderKLQwenImage(
+            base_dim=24,
+            z_dim=4,
+            dim_mult=[1, 2, 4],
+            num_res_blocks=1,
+            temperal_downsample=[False, True],
+            latents_mean=[0.0] * 4,
+            latents_std=[1.0] * 4,
+        )
+    config = Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    return QwenImageEditPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
+        vae=autoencoder,
+        text_encoder=Qwen2_5_VLForConditionalGeneration(config),
+        tokenizer=tokenizer,
+        processor=Qwen2VLProcessor(
+            image_processor=Qwen2VLImageProcessor(),
+            tokenizer=tokenizer,
+            video_processor=Qwen2VLVideoProcessor(),
+        ),
+        transformer=transformer,
+    )
+
+
 BUILDERS: dict[str, Callable[[bool], Any]] = {
     "sdxl-turbo": lambda full: sdxl_pipeline("sdxl-turbo", full),
     "sdxl-inpaint": lambda full: sdxl_pipeline("sdxl-inpaint", full),
     "sdxl-controlnet": lambda full: sdxl_pipeline("sdxl-controlnet", full),
     "flux-kontext": kontext_pipeline,
+    "qwen-image-edit": qwen_edit_pipeline,
 }
 SETTINGS_FAMILY = {
     "sdxl-turbo": "sdxl-turbo",
     "sdxl-inpaint": "inpaint",
     "sdxl-controlnet": "sdxl-controlnet",
     "flux-kontext": "flux-kontext",
+    "qwen-image-edit": "qwen-image-edit",
 }
 
 
@@ -238,6 +365,8 @@ def build(name: str, full: bool, device: str) -> DiffusersRefiner:
     torch.manual_seed(0)
     with default_dtype(dtype), torch.device(device):
         pipeline = BUILDERS[name](full)
+    # Schedulers keep their tables on the CPU (built under torch.device(device), they would not)
+    pipeline.scheduler = type(pipeline.scheduler).from_config(pipeline.scheduler.config)
     pipeline.to(device=device, dtype=dtype)
     pipeline.set_progress_bar_config(disable=True)
     return DiffusersRefiner(name, pipeline, family, device, dtype)
@@ -276,7 +405,18 @@ def timed(fns: list[Callable[[], Any]], device: str, repeats: int) -> list[float
     return [statistics.median(t) for t in times]
 
 
+def steps_for(name: str, overrides: list[str]) -> int | None:
+    """The step count for `name` from --steps entries (`N` for all, `FAMILY=N` for one; the last match wins)."""
+    chosen = None
+    for entry in overrides:
+        family, _, count = entry.rpartition("=")
+        if family in ("", name):
+            chosen = int(count)
+    return chosen
+
+
 def bench_family(name: str, args: argparse.Namespace, device: str) -> dict[str, Any]:
+    gc.collect()  # the previous family's pipeline
     if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -286,7 +426,11 @@ def bench_family(name: str, args: argparse.Namespace, device: str) -> dict[str, 
     draft = draft_image(args.size)
     protect = [(args.size // 8, args.size // 16, args.size - args.size // 8, args.size // 5)]
     request = RefineRequest(
-        draft=draft, prompt="a polished poster", level="medium", steps=args.steps, protect=protect
+        draft=draft,
+        prompt="a polished poster",
+        level="medium",
+        steps=steps_for(name, args.steps),
+        protect=protect,
     )
     call, _ = refiner._call(request, draft)
     if refiner.family.mode == "inpaint":
@@ -311,6 +455,7 @@ def bench_family(name: str, args: argparse.Namespace, device: str) -> dict[str, 
         "settings": SETTINGS_FAMILY[name],
         "size": args.size,
         "steps": call.get("num_inference_steps"),
+        "family_steps": refiner.family.steps,
         "strength": call.get("strength"),
         "seconds_per_image_b1": round(bare1, 4),
         "seconds_per_image_b4": None if bare4 is None else round(bare4, 4),
@@ -331,7 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tiny", action="store_true", help="tiny configs (CPU proof that the script works)")
     parser.add_argument("--size", type=int, default=1024, help="draft side in pixels (default 1024)")
-    parser.add_argument("--steps", type=int, default=None, help="override each family's step count")
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        default=[],
+        metavar="N|FAMILY=N",
+        help="override step counts: N for every family, FAMILY=N for one (e.g. qwen-image-edit=8)",
+    )
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4], help="batch sizes (1 always runs)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
     parser.add_argument("--json", action="store_true", help="one JSON line per family instead of a table")

@@ -1,25 +1,29 @@
 """Chat models per role: `resolve_model("openai:gpt-4.1-mini", "coder")`, `hf:` local models, auto-detection.
 
-torch and transformers load only when an `hf:` model is resolved.
+Names load lazily: importing a light submodule (content, weights) pulls in neither LangChain nor torch, so the
+refiners run where only diffusers is installed (the GPU benchmark). torch and transformers load only when an
+`hf:` model is resolved.
 """
 
-from coco_agent.models.resolve import (
-    ModelChoiceError,
-    Role,
-    clear_model_cache,
-    describe_model,
-    detect_model,
-    resolve_model,
-)
-from coco_agent.models.weights import WeightsNotFoundError, locate_weights
+from __future__ import annotations
 
-__all__ = [
-    "ModelChoiceError",
-    "Role",
-    "WeightsNotFoundError",
-    "clear_model_cache",
-    "describe_model",
-    "detect_model",
-    "locate_weights",
-    "resolve_model",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ModelChoiceError": "resolve",
+    "Role": "resolve",
+    "clear_model_cache": "resolve",
+    "describe_model": "resolve",
+    "detect_model": "resolve",
+    "resolve_model": "resolve",
+    "WeightsNotFoundError": "weights",
+    "locate_weights": "weights",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -56,7 +56,7 @@ FAMILIES: dict[str, Family] = {
             guidance_scale=None,
             dtype="bf16",
             multiple=16,
-            extra={"true_cfg_scale": 4.0},
+            extra={"true_cfg_scale": 4.0, "negative_prompt": " "},  # true CFG needs a negative prompt
         ),
         Family(
             "sdxl-controlnet",
