@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from coco_agent.repairs.source import parses
+from coco_agent.repairs.source import parse, parses
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def repair_code(code: str, fmt: str = "matplotlib") -> RepairResult:
     passes: list[Pass] = [repair_keywords, repair_legend_locations, repair_colours]
     for step in passes:
         try:
-            tree = ast.parse(code)
+            tree = parse(code)
         except (SyntaxError, ValueError):
             break
         new_code, fixed = step(code, tree)

@@ -13,7 +13,7 @@ from coco_agent.repairs import Repair, RepairResult
 from coco_agent.repairs.calls import _drop_edit, _Receivers, _rename, nearest_legend_loc
 from coco_agent.repairs.colours import nearest_mpl_colour, nearest_pil_colour
 from coco_agent.repairs.knowledge import lookup
-from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, parses, string_literal
+from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, parse, parses, string_literal
 
 PROGRAM_FILE = re.compile(r'File "(?:program\.py|<[^>]*>)", line (\d+)')
 BAD_KEYWORD = re.compile(
@@ -44,7 +44,7 @@ def _calls_on(tree: ast.Module, line: int) -> list[ast.Call]:
 def repair_error(code: str, error: str) -> RepairResult:
     """Fix what the error names, on the line it names; unchanged when unsure."""
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except (SyntaxError, ValueError):
         return RepairResult(code)
     line = _error_line(error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass
 
 _LINE = re.compile(r"[^\n\r]*(?:\r\n|\n|\r)|[^\n\r]+\Z")
@@ -72,9 +73,16 @@ def apply_edits(code: str, edits: list[Edit]) -> str:
     return "".join(out)
 
 
+def parse(code: str) -> ast.Module:
+    """``ast.parse`` without the program's warnings (invalid escapes...) reaching the host's stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(code)
+
+
 def parses(code: str) -> bool:
     try:
-        ast.parse(code)
+        parse(code)
     except (SyntaxError, ValueError):
         return False
     return True
