@@ -80,6 +80,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-refine-guard", action="store_true", help="keep the refined image even if scores drop"
     )
+    p.add_argument(
+        "--no-repairs",
+        action="store_true",
+        help="run the model's program as written (no indentation/colour/legend/keyword repairs)",
+    )
     p.add_argument("--ocr", default="auto", choices=["auto", "rapidocr", "tesseract"], help="OCR for scores")
     p.add_argument(
         "--clip", default="auto", help="open_clip ARCH:TAG, hf-hub:org/repo, local dir, auto or none"
@@ -105,6 +110,7 @@ def context_from_args(args: argparse.Namespace):
         refine_strength=args.refine_strength,
         refine_margin=args.refine_margin,
         refine_guard=not args.no_refine_guard,
+        repairs=not getattr(args, "no_repairs", False),
         ocr_engine=args.ocr,
         clip_model=args.clip,
     )

@@ -22,6 +22,7 @@ class RunContext:
     With `refine_guard`, the refined image is kept only when text accuracy does not drop and the CLIP score
     drops by at most `refine_margin` (cosine; refiners/guardrail.py). `ocr_engine`: auto, rapidocr or
     tesseract; `clip_model`: open_clip ARCH:TAG, hf-hub:org/repo, a local dir, auto or none (scoring/).
+    `repairs`: fix small, certain mistakes in the program before it runs (nodes/repair.py, repairs/).
     """
 
     llm: Any = None
@@ -37,6 +38,7 @@ class RunContext:
     runs_dir: str = "runs"
     refine_strength: float | None = None
     refine_guard: bool = True
+    repairs: bool = True
     refine_margin: float = 0.02
     ocr_engine: str = "auto"
     clip_model: str = "auto"

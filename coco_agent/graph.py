@@ -1,8 +1,9 @@
 """The CoCo agent as a LangGraph StateGraph. Export the uncompiled builder; callers add their checkpointer.
 
-prepare -> write_code -> execute -> check -> critique -> refine -> finalize
-               ^                      |          |
-               +----------------------+----------+   (retry while round < max_rounds; see routing.py)
+prepare -> write_code -> repair -> execute -> check -> critique -> refine -> finalize
+               ^           ^           |         |          |
+               |           +-----------+         |          |   (one repair-and-rerun on a fixable error)
+               +---------------------------------+----------+   (retry while round < max_rounds; routing.py)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from coco_agent.nodes.execute import execute
 from coco_agent.nodes.finalize import finalize
 from coco_agent.nodes.prepare import prepare
 from coco_agent.nodes.refine import refine
+from coco_agent.nodes.repair import repair
 from coco_agent.nodes.write_code import write_code
 from coco_agent.state import AgentInput, AgentState
 
@@ -26,11 +28,11 @@ def after_prepare(state: dict[str, Any]) -> Literal["write_code", "finalize"]:
     return state["route"]
 
 
-def after_write_code(state: dict[str, Any]) -> Literal["execute", "finalize"]:
+def after_write_code(state: dict[str, Any]) -> Literal["repair", "finalize"]:
     return state["route"]
 
 
-def after_execute(state: dict[str, Any]) -> Literal["check", "finalize"]:
+def after_execute(state: dict[str, Any]) -> Literal["check", "repair", "finalize"]:
     return state["route"]
 
 
@@ -47,6 +49,7 @@ def build_graph() -> StateGraph:
     builder = StateGraph(AgentState, context_schema=RunContext, input_schema=AgentInput)
     builder.add_node("prepare", prepare)
     builder.add_node("write_code", write_code)
+    builder.add_node("repair", repair)
     builder.add_node("execute", execute)
     builder.add_node("check", check)
     builder.add_node("critique", critique)
@@ -55,6 +58,7 @@ def build_graph() -> StateGraph:
     builder.add_edge(START, "prepare")
     builder.add_conditional_edges("prepare", after_prepare)
     builder.add_conditional_edges("write_code", after_write_code)
+    builder.add_edge("repair", "execute")
     builder.add_conditional_edges("execute", after_execute)
     builder.add_conditional_edges("check", after_check)
     builder.add_conditional_edges("critique", after_critique)

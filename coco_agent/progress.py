@@ -12,13 +12,20 @@ console = Console(stderr=True, log_path=False)
 NODE_VERBS = {
     "prepare": "checking the prompt",
     "write_code": "asking the code writer",
+    "repair": "repairing the program",
     "execute": "rendering in the sandbox",
     "check": "checking the draft",
     "critique": "asking the critic",
     "refine": "refining",
     "finalize": "writing result.json",
 }
-NEXT = {"write_code": "execute", "execute": "check", "check": "critique", "critique": "write_code"}
+NEXT = {
+    "write_code": "repair",
+    "repair": "execute",
+    "execute": "check",
+    "check": "critique",
+    "critique": "write_code",
+}
 
 
 class RunProgress:

@@ -91,6 +91,7 @@ def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
                 "error": (a.get("error") or "")[-500:],
                 "checks_ok": (a.get("checks") or {}).get("ok"),
                 "verdict": a.get("verdict"),
+                "repairs": a.get("repairs") or [],
             }
             for a in attempts
         ],

@@ -6,7 +6,7 @@ import operator
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 RunStatus = Literal["running", "accepted", "max_rounds", "failed"]
-Route = Literal["write_code", "execute", "check", "critique", "refine", "finalize"]
+Route = Literal["write_code", "repair", "execute", "check", "critique", "refine", "finalize"]
 
 
 def merge_attempts(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -29,7 +29,8 @@ class AgentInput(TypedDict):
 class AgentState(TypedDict, total=False):
     """Everything the graph carries between nodes.
 
-    `attempts` holds one record per round: code_path, draft_path, status, error, checks, verdict, feedback.
+    `attempts` holds one record per round: code_path, draft_path, status, error, checks, verdict, feedback,
+    repairs (the repair records; code_orig_path when the program was changed).
     `route` and `why` hold the last routing decision (routers only read them; nodes decide and trace).
     """
 

@@ -21,7 +21,7 @@ from coco_agent.runs import RESULT_FILE, SETTINGS_FILE, now, read_json
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_CSV = "summary.csv"
-NODES = ("prepare", "write_code", "execute", "check", "critique", "refine", "finalize")
+NODES = ("prepare", "write_code", "repair", "execute", "check", "critique", "refine", "finalize")
 STATUSES = ("accepted", "max_rounds", "failed", "pending")
 CSV_FIELDS = (
     "id",

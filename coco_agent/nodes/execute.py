@@ -8,6 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from coco_agent.context import RunContext
+from coco_agent.nodes.repair import wants_error_repair
 from coco_agent.runs import attempt_dir, rel
 from coco_agent.sandbox import get_sandbox
 from coco_agent.trace import TRACE_KEY, traced
@@ -17,7 +18,11 @@ OUTPUT_KEEP = 20_000  # characters of stdout/stderr kept in attempts/NN/output.t
 
 @traced("execute")
 def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Render the program in the sandbox. Writes draft.png on success, error.txt otherwise."""
+    """Render the program in the sandbox. Writes draft.png on success, error.txt otherwise.
+
+    A crash whose traceback names a fixable keyword, legend location or colour goes to `repair` once (same
+    round, no model call); anything else goes to `check`, which routes the retry.
+    """
     ctx = runtime.context or RunContext()
     attempt = state["attempts"][-1]
     rnd = attempt["round"]
@@ -53,10 +58,13 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
     else:
         record["error"] = _error_text(result.error, result.stderr)
         (folder / "error.txt").write_text(f"status: {result.status}\n{record['error']}\n", encoding="utf-8")
+    route, why = "check", f"sandbox {result.status} in {result.seconds:.2f}s"
+    if not result.ok and wants_error_repair(state, {**attempt, **record}, ctx):
+        route, why = "repair", why + "; the error names something the repair step can fix -> repair and rerun"
     return {
         "attempts": [record],
-        "route": "check",
-        "why": f"sandbox {result.status} in {result.seconds:.2f}s",
+        "route": route,
+        "why": why,
         TRACE_KEY: {"status": result.status, "sandbox": record["sandbox"]},
     }
 

@@ -76,7 +76,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
     return {
         "round": rnd,
         "attempts": [record],
-        "route": "execute",
+        "route": "repair",
         "why": f"{len(code)} chars of {fmt} code" if code else "no code in the answer",
         TRACE_KEY: {"model": label, "answer_chars": len(answer)},
     }
