@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -52,14 +53,18 @@ def add_bench_parser(subparsers) -> None:
     if which is None:
         which = bench.add_subparsers(metavar="BENCHMARK")
     sandbox = which.add_parser(
-        "sandbox", help="seconds per draft: warm pool vs bare interpreter vs docker run, and fidelity"
+        "sandbox",
+        help="seconds per draft: warm pools vs bare interpreter vs a fresh sandbox per job, and fidelity",
     )
     sandbox.add_argument(
         "--corpus", type=Path, default=None, help="folder of .py/.svg programs (default: ChartMimic)"
     )
     sandbox.add_argument("--limit", type=int, default=None, help="first N programs (by name)")
     sandbox.add_argument(
-        "--paths", default="bare,pool,docker_run", help="comma-separated subset of bare,pool,docker_run"
+        "--paths",
+        default="bare,pool,docker_run",
+        help="comma-separated subset of bare,pool,docker_run (Docker) and bare_host,bwrap_warm,bwrap_job "
+        "(no Docker needed)",
     )
     sandbox.add_argument("--timeout", type=float, default=60.0, help="seconds per program")
     sandbox.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -83,9 +88,16 @@ def cmd_bench_sandbox(args: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
     files = bench.corpus_files(corpus, args.limit)
     paths = tuple(p for p in args.paths.split(",") if p in bench.PATHS)
+    if not paths:
+        err.print(f"[red]no known path in {args.paths!r}[/red]: choose from {','.join(bench.PATHS)}")
+        return EXIT_UNAVAILABLE
+    client = image = None
     try:
-        client = docker_client()
-        image = build_image(progress=_progress, client=client)
+        if set(paths) & set(bench.DOCKER_PATHS):
+            client = docker_client()
+            image = build_image(progress=_progress, client=client)
+        if set(paths) & {"bwrap_warm", "bwrap_job"} and not shutil.which("bwrap"):
+            raise SandboxUnavailable("bubblewrap is not installed: apt-get install bubblewrap")
     except SandboxUnavailable as exc:
         err.print(f"[red]sandbox unavailable:[/red] {exc}", highlight=False)
         return EXIT_UNAVAILABLE
@@ -108,16 +120,25 @@ def _print_bench(figures: dict) -> None:
         )
     out = Console(file=sys.stdout)
     out.print(table)
-    out.print(
-        f"pool/bare p50 {figures['p50_ratio']}  p95 {figures['p95_ratio']}   "
-        f"docker-run/pool p50 {figures['p50_docker_run_ratio']}  p95 {figures['p95_docker_run_ratio']}"
-    )
+    if figures["p50_ratio"] is not None or figures["p50_docker_run_ratio"] is not None:
+        out.print(
+            f"pool/bare p50 {figures['p50_ratio']}  p95 {figures['p95_ratio']}   "
+            f"docker-run/pool p50 {figures['p50_docker_run_ratio']}  p95 {figures['p95_docker_run_ratio']}"
+        )
+    if "p50_bwrap_warm_ratio" in figures:
+        out.print(
+            f"bwrap-warm/bare-host p50 {figures['p50_bwrap_warm_ratio']}  p95 {figures['p95_bwrap_warm_ratio']}   "
+            f"bwrap-job/bwrap-warm p50 {figures['p50_bwrap_job_ratio']}  p95 {figures['p95_bwrap_job_ratio']}"
+        )
     out.print(f"rendered {figures['rendered']}/{figures['programs']}, failed {figures['failed']}")
-    fid = figures.get("fidelity")
-    if fid:
-        out.print(f"fidelity: {fid['matched']}/{fid['plain_ok']} match the bare render ({fid['match_rate']})")
-        for item in fid["mismatches"]:
-            out.print(f"  {item['program']}: {item['why']} {item.get('mean_diff', '')}", highlight=False)
+    for key, name in (("fidelity", "pool"), ("fidelity_bwrap_warm", "bwrap_warm")):
+        fid = figures.get(key)
+        if fid:
+            out.print(
+                f"fidelity {name}: {fid['matched']}/{fid['plain_ok']} match the bare render ({fid['match_rate']})"
+            )
+            for item in fid["mismatches"]:
+                out.print(f"  {item['program']}: {item['why']} {item.get('mean_diff', '')}", highlight=False)
     for item in figures["failures"]:
         out.print(f"  failed {item['path']} {item['program']}: {item['status']} {item['error'][-160:]}")
 

@@ -76,6 +76,7 @@ DEFAULT_LIMITS = {
 }
 MPL_SEED = ""  # the font cache /tmp/mplconfig was copied from (restored after each job with --reset)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
+WATCH_EVERY_S = 0.05  # how often the parent polls the job (exit, and the Watchdog's limits)
 # Signals a job (same uid) could send its worker: ignored there, restored to their defaults in each job.
 WORKER_IGNORES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPROF")
 
@@ -176,14 +177,15 @@ def children_of(pid: int) -> list[int]:
 
 
 def reap_all(child: int | None, budget_s: float = 2.0) -> int:
-    """SIGKILL the job's session and every process reparented to us; returns how many were killed."""
+    """SIGKILL the job's session and every process reparented to us (as PID 1: every other process in the
+    namespace); returns how many were killed."""
     killed = 0
     if child:
         with contextlib.suppress(OSError):
             os.killpg(child, signal.SIGKILL)
     end = time.monotonic() + budget_s
     while time.monotonic() < end:
-        kids = children_of(os.getpid())
+        kids = leftover_processes()
         for pid in kids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -492,6 +494,7 @@ def _program_traceback() -> str:
 def _child_setup(job_dir: str, out_w: int, err_w: int, keep_fd: int, limits: dict, timeout: float) -> None:
     os.setsid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(PR_SET_DUMPABLE, 1)  # as after any exec: the worker (no capabilities) may read its smaps
     os.chdir(job_dir)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -636,19 +639,24 @@ class Worker:
         if pidfd is not None:
             sel.register(pidfd, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
-        exit_status, timed_out, ooms = None, False, oom_kills()
+        exit_status, timed_out, ooms, over = None, False, oom_kills(), ""
+        watch = Watchdog(limits)
         try:
             while exit_status is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     timed_out = True
                     break
-                for key, _ in sel.select(min(remaining, 0.05)):
+                for key, _ in sel.select(min(remaining, WATCH_EVERY_S)):
                     if key.fd in sinks:
                         _drain(key.fd, sinks[key.fd], sel)
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
                     exit_status = status
+                elif watch.due():
+                    over = watch.check()
+                    if over:
+                        break
             reap_all(pid)
             if exit_status is None:
                 try:
@@ -670,6 +678,8 @@ class Worker:
                 status="timeout",
                 error=f"the program ran past its {timeout:g} s deadline and was killed",
             ), b""
+        if over:
+            return dict(header, status="oom" if "memory" in over else "error", error=over), b""
         parsed = _parse_result(bytes(result.head + result.tail) if not result.dropped else b"")
         if parsed is not None and exit_status == 0:
             res, png = parsed
@@ -680,6 +690,51 @@ class Worker:
                 captured=res.get("captured", ""),
             ), png
         return dict(header, **_death_reason(exit_status, timeout, oom_kills() > ooms)), b""
+
+
+class Watchdog:
+    """Limits the worker enforces on the job as a whole, from outside it, at every check (every 50 ms):
+    private memory (USS, summed over the job's processes) and the number of processes. Off unless the job's
+    limits set job_memory_mb / max_procs (a sandbox without cgroups: bubblewrap). The job's processes are
+    all but the worker when it is PID 1 of its namespace, else the worker's children."""
+
+    def __init__(self, limits: dict) -> None:
+        self.memory = int(limits.get("job_memory_mb") or 0) << 20
+        self.procs = int(limits.get("max_procs") or 0)
+        self.next = time.monotonic() + WATCH_EVERY_S
+
+    def due(self) -> bool:
+        if not (self.memory or self.procs) or time.monotonic() < self.next:
+            return False
+        self.next = time.monotonic() + WATCH_EVERY_S
+        return True
+
+    def check(self) -> str:
+        """Why the job must be killed now ('' when it may go on)."""
+        pids = leftover_processes()
+        if self.procs and len(pids) > self.procs:
+            return f"the program started more than {self.procs} processes and was killed"
+        if self.memory:
+            used = sum(private_bytes(pid) for pid in pids)
+            if used > self.memory:
+                return (
+                    f"the program was killed: its processes held {used >> 20} MB, over the "
+                    f"{self.memory >> 20} MB memory limit"
+                )
+        return ""
+
+
+def private_bytes(pid: int) -> int:
+    """Memory only this process holds (private clean + dirty pages, swap); 0 once it is gone."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith((b"Private_Clean:", b"Private_Dirty:", b"Swap:")):
+                    total += int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        return 0
+    return total
 
 
 def _pidfd(pid: int) -> int | None:

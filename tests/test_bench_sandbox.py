@@ -74,3 +74,20 @@ def test_bench_sandbox_on_three_programs(tmp_path, capsys, docker_sandbox):
     for key in ("p50_ratio", "p50_docker_run_ratio"):
         assert figures[key] > 0
     assert figures["fidelity"]["matched"] == 3, figures["fidelity"]
+
+
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap not installed (optional)")
+def test_bench_sandbox_without_docker(tmp_path, capsys, monkeypatch):
+    """The host paths (bare host interpreter, warm bubblewrap, bubblewrap per job) need no Docker engine."""
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(sorted(CHARTMIMIC.glob("*.py"))[0], corpus / "a_chart.py")
+    (corpus / "b_pil.py").write_text("from PIL import Image\nimg = Image.new('RGB', (64, 48), 'red')\n")
+    paths = "bare_host,bwrap_warm,bwrap_job"
+    assert main(["bench", "sandbox", "--corpus", str(corpus), "--paths", paths, "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["rendered"] == 2 and figures["failed"] == 0, figures["failures"]
+    assert set(figures["seconds"]) == set(paths.split(","))
+    assert figures["p50_bwrap_warm_ratio"] > 0 and figures["p50_bwrap_job_ratio"] > 0
+    assert figures["fidelity_bwrap_warm"]["matched"] == 2, figures["fidelity_bwrap_warm"]

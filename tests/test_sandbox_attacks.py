@@ -1,9 +1,10 @@
 """Attacks on the sandboxes, one test per attack, each asserting the safe outcome.
 
 Every attack runs against the Docker sandbox (marker `docker`) and, in their own parametrisations, against the
-plain-process fallback, and against bubblewrap where its namespaces matter. What a fallback cannot stop is listed in
-`WEAK` and marked as a strict expected failure, so the list stays true: an attack that starts failing or passing
-unexpectedly breaks the run. Attacks already covered by test_sandbox_docker.py run here for the fallbacks only.
+warm bubblewrap workers, the plain-process fallback, and per-job bubblewrap where its namespaces matter. What a
+fallback cannot stop is listed in `WEAK` and marked as a strict expected failure, so the list stays true: an
+attack that starts failing or passing unexpectedly breaks the run. Attacks already covered by
+test_sandbox_docker.py run here for the fallbacks only.
 
 Attacks that would harm the host if they succeeded are bounded (a fork "bomb" of 200 sleepers, 160 MB of disk,
 4 x 150 MB of memory) or aimed at processes and folders this file creates. Nothing is sent off this machine:
@@ -32,29 +33,32 @@ import pytest
 
 from coco_agent.sandbox import RenderResult, SandboxLimits, decode_png
 from coco_agent.sandbox.base import MAX_TEXT, STATUSES
+from coco_agent.sandbox.bwrap import bwrap_supports
+from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
 from coco_agent.sandbox.docker_sandbox import OWNER_LABEL
-from coco_agent.sandbox.process_sandbox import ProcessSandbox, _bwrap_supports
+from coco_agent.sandbox.process_sandbox import ProcessSandbox
 
-KINDS = ("docker", "bubblewrap", "process")
+KINDS = ("docker", "bwrap_warm", "bubblewrap", "process")
 TOKEN = f"cocoattack{uuid.uuid4().hex[:12]}"  # names every file and process the attacks plant
 LIMITS = SandboxLimits(timeout_s=4, memory_mb=256, pids=32)
 SHORT = replace(LIMITS, timeout_s=1.5)  # attacks that can only end in a timeout
 ROOT = os.geteuid() == 0
 BWRAP = shutil.which("bwrap")
-BWRAP_SIZED = bool(BWRAP) and _bwrap_supports(BWRAP, "--size")
+BWRAP_SIZED = bool(BWRAP) and bwrap_supports(BWRAP, "--size")
 PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\n"
 
 ROOT_FORGES = "as root the job opens the worker's protocol pipes through /proc and forges its result"
+BWRAP_WEAK: dict[str, str | None] = {
+    "fork_bomb": "no pids limit: forks are not refused (RLIMIT_NPROC counts the host user, root ignores it); "
+    "the worker kills a job over the limit at its next 50 ms check",
+    "disk_fill": None if BWRAP_SIZED else "no --size in this bubblewrap: tmpfs up to half the RAM",
+    "inodes": "bubblewrap cannot cap a tmpfs's inodes (kernel memory of the host)",
+    "privileges": "keeps the caller's uid 0 (without capabilities)" if ROOT else None,
+}
 # What the fallbacks cannot stop (the README lists these). None: the attack is stopped there too.
 WEAK: dict[str, dict[str, str | None]] = {
-    "bubblewrap": {
-        "fork_bomb": "no pids limit: RLIMIT_NPROC counts the host user's processes (and root ignores it)",
-        "memory_children": "RLIMIT_AS is per process: each forked child gets the whole memory allowance",
-        "disk_fill": None if BWRAP_SIZED else "no --size in this bubblewrap: tmpfs up to half the RAM",
-        "inodes": "bubblewrap cannot cap a tmpfs's inodes (kernel memory of the host)",
-        "kill_worker": "the job shares the worker's uid and pid namespace: it can kill the worker (its job fails)",
-        "privileges": "keeps the caller's uid 0 (without capabilities)" if ROOT else None,
-    },
+    "bwrap_warm": BWRAP_WEAK,
+    "bubblewrap": BWRAP_WEAK,
     "process": {
         "fork_bomb": "no pids limit: RLIMIT_NPROC counts the host user's processes (and root ignores it)",
         "memory_children": "RLIMIT_AS is per process: each forked child gets the whole memory allowance",
@@ -72,8 +76,9 @@ WEAK: dict[str, dict[str, str | None]] = {
 }
 
 
-# Attacks on the worker's and the host client's own code, which both fallbacks share: bubblewrap's namespaces
-# change nothing there, so they run on the plain process fallback only.
+# Attacks on the worker's and the host client's own code, which the per-job fallbacks share: bubblewrap's
+# namespaces change nothing there, so they run on the plain process fallback only. The warm bubblewrap worker
+# has a host client of its own: every attack runs against it.
 NAMESPACE_BLIND = {"swallow_baseexception", "cpu_bound_c_call", "memory_bomb", "giant_figure", "stdout_flood"}
 NAMESPACE_BLIND |= {"bad_text", "output_tricks", "png_bomb", "forged_fields", "big_source", "bad_source"}
 NAMESPACE_BLIND |= {"svg_xxe", "svg_billion_laughs", "svg_file_href", "svg_http_href", "svg_giant_canvas"}
@@ -94,16 +99,33 @@ def kinds(attack: str, docker: bool = True) -> list:
     return params
 
 
+def _bwrap_usable(sandbox) -> None:
+    """Skip where bubblewrap is missing or cannot make namespaces here."""
+    probe = sandbox.render("x = 1\n", "matplotlib", SandboxLimits(timeout_s=20))
+    if probe.status != "no_image":
+        sandbox.close()
+        pytest.skip(f"bubblewrap cannot run here: {probe.error[-300:]}")
+
+
 @pytest.fixture(scope="module")
 def bwrap_sandbox() -> ProcessSandbox:
-    """The bubblewrap fallback; skipped where bubblewrap is missing or cannot make namespaces."""
+    """The per-job bubblewrap fallback (COCO_SANDBOX_POOL=0)."""
     if not BWRAP:
         pytest.skip("bubblewrap is not installed (optional)")
     sandbox = ProcessSandbox(bubblewrap=True, startup_grace_s=5)
-    probe = sandbox.render("x = 1\n", "matplotlib", SandboxLimits(timeout_s=20))
-    if probe.status != "no_image":
-        pytest.skip(f"bubblewrap cannot run here: {probe.error[-300:]}")
+    _bwrap_usable(sandbox)
     return sandbox
+
+
+@pytest.fixture(scope="module")
+def bwrap_warm_sandbox() -> Iterator[BwrapPoolSandbox]:
+    """The warm bubblewrap workers, the default without Docker where bubblewrap is installed."""
+    if not BWRAP:
+        pytest.skip("bubblewrap is not installed (optional)")
+    sandbox = BwrapPoolSandbox(pool_size=1, max_workers=2)
+    _bwrap_usable(sandbox)
+    yield sandbox
+    sandbox.close()
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +137,12 @@ def plain_sandbox() -> ProcessSandbox:
 @pytest.fixture
 def sandbox(request: pytest.FixtureRequest):
     """The sandbox named by the test's parameter."""
-    name = {"docker": "docker_sandbox", "bubblewrap": "bwrap_sandbox", "process": "plain_sandbox"}
+    name = {
+        "docker": "docker_sandbox",
+        "bwrap_warm": "bwrap_warm_sandbox",
+        "bubblewrap": "bwrap_sandbox",
+        "process": "plain_sandbox",
+    }
     return request.getfixturevalue(name[request.param])
 
 
@@ -1033,6 +1060,9 @@ def test_nothing_leaked(request: pytest.FixtureRequest, kind: str):
         sandbox.close()
         left = sandbox.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={sandbox.owner}"})
         assert left == []
+    elif BWRAP:
+        with contextlib.suppress(pytest.skip.Exception):
+            request.getfixturevalue("bwrap_warm_sandbox").close()
     assert _host_pids(TOKEN) == []
     workers = [pid for pid in _descendants(os.getpid()) if _cmdline(pid) & {"worker.py", "bwrap"}]
     assert workers == [], "a sandbox worker outlived its job"

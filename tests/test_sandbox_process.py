@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import uuid
@@ -89,5 +90,39 @@ def test_docker_unavailable_names_the_fix(monkeypatch):
         _make("docker", print)
     said: list[str] = []
     fallback = _make("auto", said.append)
-    assert fallback.kind in {"process", "bubblewrap"}
-    assert said and "weaker" in said[0]
+    try:
+        assert fallback.kind == ("bubblewrap" if shutil.which("bwrap") else "process")
+        assert said and "weaker" in said[0]
+    finally:
+        fallback.close()
+
+
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap not installed (optional)")
+@pytest.mark.parametrize(("pool", "expected"), [(None, "BwrapPoolSandbox"), ("0", "ProcessSandbox")])
+def test_bubblewrap_is_warm_unless_pool_is_0(monkeypatch, pool: str | None, expected: str):
+    from coco_agent.sandbox import _make
+
+    if pool is None:
+        monkeypatch.delenv("COCO_SANDBOX_POOL", raising=False)
+    else:
+        monkeypatch.setenv("COCO_SANDBOX_POOL", pool)
+    sandbox = _make("bubblewrap", print)
+    try:
+        assert type(sandbox).__name__ == expected and sandbox.kind == "bubblewrap"
+    finally:
+        sandbox.close()
+
+
+def test_auto_without_docker_or_working_bubblewrap_uses_process(monkeypatch, tmp_path):
+    """A `bwrap` that cannot start the worker (here: one that always fails): auto falls back to process."""
+    from coco_agent.sandbox import _make
+
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    said: list[str] = []
+    sandbox = _make("auto", said.append)
+    assert sandbox.kind == "process" and "cannot start" in said[0]
+    assert sandbox.render("x = 1\n", "matplotlib").status == "no_image"

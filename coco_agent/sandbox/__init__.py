@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -41,9 +43,11 @@ def _stderr_progress(message: str) -> None:
 def get_sandbox(kind: str = "auto", progress: Callable[[str], None] | None = None) -> Sandbox:
     """The process-wide sandbox of `kind`, created once.
 
-    auto: Docker (a warm pool of containers; COCO_SANDBOX_POOL=0: one container per job) when the engine answers (building the image first if its tag is missing), else bubblewrap when
-    installed, else the plain subprocess, with a warning. docker: Docker or SandboxUnavailable naming the fix.
-    bubblewrap: the worker in bubblewrap namespaces. process: the worker in an rlimited subprocess (weakest).
+    auto: Docker (a warm pool of containers) when the engine answers (building the image first if its tag is
+    missing), else bubblewrap when installed and able to start its worker, else the plain subprocess, each
+    time with a warning. docker: Docker or SandboxUnavailable naming the fix. bubblewrap: warm workers in
+    bubblewrap namespaces. process: the worker in an rlimited subprocess (weakest). COCO_SANDBOX_POOL=0
+    starts a fresh container / bubblewrap per job instead of the warm ones.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown sandbox kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -60,7 +64,7 @@ def _make(kind: str, progress: Callable[[str], None]) -> Sandbox:
         return ProcessSandbox(bubblewrap=False)
     if kind == "bubblewrap":
         try:
-            return ProcessSandbox(bubblewrap=True)
+            return _make_bwrap()
         except FileNotFoundError as exc:
             raise SandboxUnavailable(f"{exc}, or use --sandbox process") from exc
     try:
@@ -68,31 +72,57 @@ def _make(kind: str, progress: Callable[[str], None]) -> Sandbox:
     except SandboxUnavailable as exc:
         if kind == "docker":
             raise
-        fallback = ProcessSandbox()
+        fallback, why = _make_fallback()
         progress(
-            f"[yellow]warning:[/yellow] Docker sandbox unavailable ({exc}); using the weaker {fallback.kind} sandbox"
+            f"[yellow]warning:[/yellow] Docker sandbox unavailable ({exc}); using the weaker {fallback.kind} "
+            f"sandbox{why}"
         )
         return fallback
 
 
+def _pool_size() -> int:
+    return int(os.environ.get("COCO_SANDBOX_POOL", "2") or 0)
+
+
+def _make_bwrap() -> Sandbox:
+    """Warm bubblewrap workers; COCO_SANDBOX_POOL=0 selects a fresh bubblewrap per job instead."""
+    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.process_sandbox import ProcessSandbox
+
+    size = _pool_size()
+    return BwrapPoolSandbox(pool_size=size) if size > 0 else ProcessSandbox(bubblewrap=True)
+
+
+def _make_fallback() -> tuple[Sandbox, str]:
+    """bubblewrap when installed and its worker starts here, else the plain subprocess (and why)."""
+    from coco_agent.sandbox.process_sandbox import ProcessSandbox
+
+    if not shutil.which("bwrap"):
+        return ProcessSandbox(bubblewrap=False), " (bubblewrap is not installed)"
+    sandbox = _make_bwrap()
+    warm = getattr(sandbox, "warm", None)
+    if warm is None or warm(1):
+        return sandbox, ""
+    sandbox.close()
+    return ProcessSandbox(bubblewrap=False), " (bubblewrap is installed but cannot start its worker here)"
+
+
 def _make_docker(progress: Callable[[str], None]) -> Sandbox:
     """The warm container pool; COCO_SANDBOX_POOL=0 selects one fresh container per job instead."""
-    import os
-
     from coco_agent.sandbox.docker_sandbox import DockerSandbox
     from coco_agent.sandbox.image import build_image, docker_client
     from coco_agent.sandbox.pool import PoolSandbox
 
     client = docker_client()
     tag = build_image(progress=progress, client=client)
-    pool_size = int(os.environ.get("COCO_SANDBOX_POOL", "2") or 0)
+    pool_size = _pool_size()
     if pool_size <= 0:
         return DockerSandbox(client=client, image=tag)
     return PoolSandbox(client=client, image=tag, pool_size=pool_size)
 
 
 def close_sandboxes() -> None:
-    """Close every cached sandbox (removes this process's containers)."""
+    """Close every cached sandbox (removes this process's containers, kills its bubblewrap workers)."""
     with _lock:
         for sandbox in _cache.values():
             sandbox.close()

@@ -1,12 +1,16 @@
-"""`coco bench sandbox`: seconds per draft through the warm pool, a bare warm interpreter and `docker run`.
+"""`coco bench sandbox`: seconds per draft through the warm pools, a bare warm interpreter and per-job sandboxes.
 
 Each program of a corpus (.py for matplotlib or PIL, .svg) goes, in turn, through
   bare        the floor: one warm interpreter (the image's Python and packages, the worker's matplotlib set-up
               and picture capture) that execs every program in-process, in one unconfined container;
   pool        the warm container pool (PoolSandbox), the default Docker sandbox;
-  docker_run  a fresh hardened container per program (DockerSandbox), the per-job path.
-Programs are interleaved (bare, pool, docker run for each) so drift hits all three alike. Times are host wall
-seconds per draft, PNG included. Fidelity: the pool's PNG against the bare render (same size, pixels).
+  docker_run  a fresh hardened container per program (DockerSandbox), the per-job path;
+and, for hosts without Docker (the host's Python and packages, no Docker needed):
+  bare_host   the same floor as bare, run by the host's Python with no sandbox;
+  bwrap_warm  the warm bubblewrap workers (BwrapPoolSandbox), the default without Docker;
+  bwrap_job   a fresh bubblewrap per program (ProcessSandbox, COCO_SANDBOX_POOL=0).
+Programs are interleaved (every path for each) so drift hits all alike. Times are host wall seconds per draft,
+PNG included. Fidelity: each warm path's PNG against its floor's render (same size, pixels).
 """
 
 from __future__ import annotations
@@ -15,18 +19,24 @@ import io
 import json
 import os
 import select
+import shutil
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from coco_agent.sandbox.base import SandboxLimits
+from coco_agent.sandbox.bwrap import host_mpl_cache
 from coco_agent.sandbox.formats import guess_format
-from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH
+from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH, sandbox_dir
 
-PATHS = ("bare", "pool", "docker_run")
+PATHS = ("bare", "pool", "docker_run", "bare_host", "bwrap_warm", "bwrap_job")
+DOCKER_PATHS = ("bare", "pool", "docker_run")
+FLOORS = {"pool": "bare", "bwrap_warm": "bare_host"}  # warm path -> the bare render it is compared with
 MAX_MEAN_DIFF = 1.0  # mean absolute difference per channel (0-255) under which two renders count as identical
 
 # Runs in the image: the worker's set-up and capture, but exec in-process (no fork, no isolation).
@@ -99,25 +109,53 @@ def corpus_files(corpus: Path, limit: int | None = None) -> list[Path]:
 
 
 class BareInterpreter:
-    """The floor: one warm interpreter in an unconfined container of the sandbox image, exec per program."""
+    """The floor: one warm interpreter that execs every program in-process; in an unconfined container of the
+    sandbox image, or (image None) run by the host's Python."""
 
-    def __init__(self, image: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, image: str | None, timeout_s: float = 60.0) -> None:
         self.image, self.timeout_s = image, timeout_s
         self.proc: subprocess.Popen | None = None
+        self.home = ""
 
     def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self._command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=self._env(),
+        )
+        if self._readline(120) != "ready":
+            raise RuntimeError("the bare interpreter did not start")
+
+    def _command(self) -> list[str]:
+        if self.image is None:
+            runner = BARE_RUNNER.replace(repr(os.path.dirname(WORKER_PATH)), repr(str(sandbox_dir())), 1)
+            return [sys.executable, "-I", "-c", runner]
         env = dict(CONTAINER_ENV)
         env["MPLCONFIGDIR"] = "/tmp/mplconfig"
         cmd = ["docker", "run", "--rm", "-i", "--network", "none", "--user", f"{SANDBOX_UID}"]
         cmd += ["--tmpfs", "/tmp:rw,size=256m", "--read-only", "--label", "coco-agent.bench=1"]
         for key, value in env.items():
             cmd += ["-e", f"{key}={value}"]
-        cmd += ["-e", "COCO_MPL_SEED=/opt/coco/mplconfig", self.image, "python3", "-I", "-c", BARE_RUNNER]
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        if self._readline(120) != "ready":
-            raise RuntimeError("the bare interpreter did not start")
+        return cmd + [
+            "-e",
+            "COCO_MPL_SEED=/opt/coco/mplconfig",
+            self.image,
+            "python3",
+            "-I",
+            "-c",
+            BARE_RUNNER,
+        ]
+
+    def _env(self) -> dict[str, str] | None:
+        if self.image is not None:
+            return None
+        self.home = tempfile.mkdtemp(prefix="coco-bench-")
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.home, "TMPDIR": self.home}
+        seed = host_mpl_cache()
+        return dict(env, COCO_MPL_SEED=seed) if seed else env
 
     def _readline(self, timeout: float) -> str | None:
         assert self.proc and self.proc.stdout
@@ -145,6 +183,9 @@ class BareInterpreter:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
+        if self.home:
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = ""
 
 
 def _sandbox_outcome(sandbox, code: str, fmt: str, limits: SandboxLimits) -> Outcome:
@@ -155,32 +196,26 @@ def _sandbox_outcome(sandbox, code: str, fmt: str, limits: SandboxLimits) -> Out
 
 def run(
     files: list[Path],
-    image: str,
+    image: str | None,
     client=None,
-    paths: tuple[str, ...] = PATHS,
+    paths: tuple[str, ...] = DOCKER_PATHS,
     timeout_s: float = 60.0,
     progress: Callable[[str], None] | None = None,
 ) -> list[ProgramRow]:
     """Render every file through every path (interleaved per program); returns one row per program."""
-    from coco_agent.sandbox.docker_sandbox import DockerSandbox
-    from coco_agent.sandbox.pool import PoolSandbox
-
     limits = SandboxLimits(timeout_s=timeout_s)
-    bare = BareInterpreter(image, timeout_s) if "bare" in paths else None
-    pool = PoolSandbox(client=client, image=image, limits=limits) if "pool" in paths else None
-    oneshot = DockerSandbox(client=client, image=image, limits=limits) if "docker_run" in paths else None
+    runners = _runners(paths, image, client, limits)
     rows = []
     try:
-        if bare:
-            bare.start()
-        if pool:
-            pool.warm()
+        for runner in runners.values():
+            if isinstance(runner, BareInterpreter):
+                runner.start()
+            elif hasattr(runner, "warm"):
+                runner.warm()
         for i, path in enumerate(files):
             code = path.read_text(encoding="utf-8", errors="replace")
             row = ProgramRow(path.name, guess_format(code, path.name))
-            for name, runner in (("bare", bare), ("pool", pool), ("docker_run", oneshot)):
-                if runner is None:
-                    continue
+            for name, runner in runners.items():
                 if isinstance(runner, BareInterpreter):
                     row.outcomes[name] = runner.render(code, row.format)
                 else:
@@ -190,10 +225,27 @@ def run(
                 times = ", ".join(f"{k} {o.seconds:.2f}s {o.status}" for k, o in row.outcomes.items())
                 progress(f"[{i + 1}/{len(files)}] {path.name}: {times}")
     finally:
-        for closer in (bare, pool, oneshot):
-            if closer is not None:
-                closer.close()
+        for runner in runners.values():
+            runner.close()
     return rows
+
+
+def _runners(paths: tuple[str, ...], image: str | None, client, limits: SandboxLimits) -> dict:
+    """One runner per requested path, in PATHS order."""
+    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.docker_sandbox import DockerSandbox
+    from coco_agent.sandbox.pool import PoolSandbox
+    from coco_agent.sandbox.process_sandbox import ProcessSandbox
+
+    makers = {
+        "bare": lambda: BareInterpreter(image, limits.timeout_s),
+        "pool": lambda: PoolSandbox(client=client, image=image, limits=limits),
+        "docker_run": lambda: DockerSandbox(client=client, image=image, limits=limits),
+        "bare_host": lambda: BareInterpreter(None, limits.timeout_s),
+        "bwrap_warm": lambda: BwrapPoolSandbox(limits=limits),
+        "bwrap_job": lambda: ProcessSandbox(limits=limits, bubblewrap=True),
+    }
+    return {name: makers[name]() for name in PATHS if name in paths}
 
 
 def _stats(values: list[float]) -> dict:
@@ -225,7 +277,7 @@ def summarize(rows: list[ProgramRow]) -> dict:
     paths = [p for p in PATHS if rows and p in rows[0].outcomes]
     common = [r for r in rows if all(r.outcomes[p].status == "ok" for p in paths)]
     seconds = {p: _stats([r.outcomes[p].seconds for r in common]) for p in paths}
-    main = "pool" if "pool" in paths else paths[0]
+    main = next((p for p in ("pool", "bwrap_warm") if p in paths), paths[0])
     failures = [
         {"program": r.name, "path": p, "status": o.status, "error": o.error}
         for r in rows
@@ -252,21 +304,29 @@ def summarize(rows: list[ProgramRow]) -> dict:
         p50_docker_run_ratio=ratio("docker_run", "pool", "p50"),
         p95_docker_run_ratio=ratio("docker_run", "pool", "p95"),
     )
-    if "bare" in paths and "pool" in paths:
-        out["fidelity"] = fidelity(rows)
+    if "bwrap_warm" in paths or "bwrap_job" in paths:
+        out.update(
+            p50_bwrap_warm_ratio=ratio("bwrap_warm", "bare_host", "p50"),
+            p95_bwrap_warm_ratio=ratio("bwrap_warm", "bare_host", "p95"),
+            p50_bwrap_job_ratio=ratio("bwrap_job", "bwrap_warm", "p50"),
+            p95_bwrap_job_ratio=ratio("bwrap_job", "bwrap_warm", "p95"),
+        )
+    for warm, floor in FLOORS.items():
+        if warm in paths and floor in paths:
+            out["fidelity" if warm == "pool" else f"fidelity_{warm}"] = fidelity(rows, warm, floor)
     return out
 
 
-def fidelity(rows: list[ProgramRow]) -> dict:
-    """Pool PNG vs bare render, for the programs the bare interpreter rendered."""
-    plain = [r for r in rows if r.outcomes["bare"].status == "ok"]
+def fidelity(rows: list[ProgramRow], path: str = "pool", floor: str = "bare") -> dict:
+    """`path`'s PNG vs the `floor` render, for the programs the floor rendered."""
+    plain = [r for r in rows if r.outcomes[floor].status == "ok"]
     mismatches = []
     for row in plain:
-        pool = row.outcomes["pool"]
-        if pool.status != "ok":
-            mismatches.append({"program": row.name, "why": f"pool {pool.status}: {pool.error[-200:]}"})
+        got = row.outcomes[path]
+        if got.status != "ok":
+            mismatches.append({"program": row.name, "why": f"{path} {got.status}: {got.error[-200:]}"})
             continue
-        cmp = compare_png(pool.png, row.outcomes["bare"].png)
+        cmp = compare_png(got.png, row.outcomes[floor].png)
         if not cmp["same_size"] or cmp["mean_diff"] > MAX_MEAN_DIFF:
             mismatches.append({"program": row.name, "why": "pixels differ", **cmp})
     matched = len(plain) - len(mismatches)

@@ -18,36 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
+from coco_agent.sandbox.bwrap import BASE_ENV, bwrap_command, bwrap_supports, host_mpl_cache, job_frame
 from coco_agent.sandbox.frames import FrameReader, encode_frame
 from coco_agent.sandbox.image import sandbox_dir
 from coco_agent.sandbox.png import ImageRejected, decode_png
 
 STDERR_CAP = 16 * 1024
-WORKER_IN_BWRAP = "/opt/coco/worker.py"
-MPL_IN_BWRAP = "/opt/coco/mplconfig"
-
-
-def _host_mpl_cache() -> str:
-    """The host matplotlib cache dir (font list), so jobs skip rebuilding it; '' when there is none."""
-    try:
-        import matplotlib
-
-        path = matplotlib.get_cachedir()
-    except Exception:
-        return ""
-    return path if any(Path(path).glob("fontlist-*.json")) else ""
-
-
-def _bwrap_supports(bwrap: str, option: str) -> bool:
-    """Whether this bubblewrap's --help lists `option`."""
-    try:
-        out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return option in out.stdout + out.stderr
 
 
 class ProcessSandbox:
@@ -70,8 +48,8 @@ class ProcessSandbox:
         self.kind = "bubblewrap" if self.bwrap else "process"
         self.startup_grace_s = startup_grace_s
         self.tmpfs_mb = tmpfs_mb
-        self.mpl_seed = _host_mpl_cache()
-        self._bwrap_sized = bool(self.bwrap) and _bwrap_supports(self.bwrap, "--size")
+        self.mpl_seed = host_mpl_cache()
+        self._bwrap_sized = bool(self.bwrap) and bwrap_supports(self.bwrap, "--size")
 
     def render(self, code: str, fmt: Format, limits: SandboxLimits | None = None) -> RenderResult:
         """Run `code` in a new worker process and return the validated PNG or the failure."""
@@ -91,58 +69,27 @@ class ProcessSandbox:
 
     # ------------------------------------------------------------------ internals
     def _command(self, home: str) -> tuple[list[str], dict[str, str]]:
-        worker_args = ["-I", "-B"]
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg"}
-        if not self.bwrap:
-            env.update(HOME=home, TMPDIR=home, XDG_CACHE_HOME=f"{home}/.cache")
-            if self.mpl_seed:
-                env["COCO_MPL_SEED"] = self.mpl_seed
-            return [self.python, *worker_args, self.worker, "--oneshot"], env
-        env.update(HOME="/tmp", TMPDIR="/tmp", XDG_CACHE_HOME="/tmp/.cache")
-        cmd = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-        cmd += ["--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
-        # Sized tmpfs where bubblewrap has --size: unsized ones take up to half the host's RAM.
-        for path, size_mb in (("/dev/shm", 16), ("/tmp", self.tmpfs_mb)):
-            cmd += ["--size", str(size_mb << 20), "--tmpfs", path] if self._bwrap_sized else ["--tmpfs", path]
-        cmd += ["--ro-bind", "/usr", "/usr"]
-        for top in ("bin", "lib", "lib64", "sbin"):
-            path = Path("/") / top
-            if path.is_symlink():
-                cmd += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                cmd += ["--ro-bind", str(path), str(path)]
-        for path in ("/etc/fonts", "/etc/ld.so.cache", "/etc/localtime"):
-            if os.path.exists(path):
-                cmd += ["--ro-bind", path, path]
-        for prefix in {sys.base_prefix, sys.prefix, str(Path(self.python).resolve().parent.parent)}:
-            if not prefix.startswith("/usr"):
-                cmd += ["--ro-bind", prefix, prefix]
-        cmd += ["--ro-bind", self.worker, WORKER_IN_BWRAP]
+        if self.bwrap:
+            cmd = bwrap_command(
+                self.bwrap,
+                self.python,
+                self.worker,
+                ["--oneshot"],
+                self.mpl_seed,
+                self.tmpfs_mb,
+                self._bwrap_sized,
+            )
+            return cmd, {"PATH": "/usr/bin:/bin"}
+        env = dict(BASE_ENV, HOME=home, TMPDIR=home, XDG_CACHE_HOME=f"{home}/.cache")
         if self.mpl_seed:
-            cmd += ["--ro-bind", self.mpl_seed, MPL_IN_BWRAP]
-            env["COCO_MPL_SEED"] = MPL_IN_BWRAP
-        cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]  # bubblewrap's root tmpfs: read-only for the job
-        cmd += ["--clearenv", "--chdir", "/tmp"]
-        for key, value in env.items():
-            cmd += ["--setenv", key, value]
-        cmd += [self.python, *worker_args, WORKER_IN_BWRAP, "--oneshot"]
-        return cmd, {"PATH": "/usr/bin:/bin"}
+            env["COCO_MPL_SEED"] = self.mpl_seed
+        return [self.python, "-I", "-B", self.worker, "--oneshot"], env
 
     def _run(
         self, source: bytes, fmt: Format, limits: SandboxLimits, started: float, home: str
     ) -> RenderResult:
         cmd, env = self._command(home)
-        job = {
-            "type": "job",
-            "format": fmt,
-            "timeout": limits.timeout_s,
-            "limits": {
-                "output_bytes": limits.output_bytes,
-                "max_png_bytes": limits.max_png_bytes,
-                "max_pixels": limits.max_pixels,
-                "address_space_mb": limits.memory_mb,
-            },
-        }
+        job = job_frame(fmt, limits, watch=bool(self.bwrap))
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
