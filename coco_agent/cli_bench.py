@@ -1,4 +1,5 @@
-"""`coco bench longtext`: LongText-Bench through the batch driver, every draft and final scored (local-OCR proxy)."""
+"""`coco bench longtext`: LongText-Bench through the batch driver, every attempt's draft and the final scored
+(local-OCR proxy)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ from coco_agent.cli_batch import (
 )
 
 PROXY_TITLE = "LongText-Bench text score, local-OCR proxy (not the official number)"
+COLUMNS = {  # table heading -> key of the bench figures
+    "round 1": "first_draft_text_score",
+    "draft": "draft_text_score",
+    "best draft": "best_draft_text_score",
+    "final": "final_text_score",
+}
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -99,7 +106,8 @@ def cmd_longtext(args: argparse.Namespace) -> int:
 
 
 def print_bench(figures: dict[str, Any]) -> None:
-    """The benchmark table: overall, then by category and by length (draft and final text scores)."""
+    """The benchmark table: overall, then by category and by length. Columns: round 1's draft (before any
+    critique), the chosen draft, the best-reading draft of all rounds, and the final."""
     from rich.console import Console
     from rich.table import Table
 
@@ -107,18 +115,12 @@ def print_bench(figures: dict[str, Any]) -> None:
     table = Table(title=f"{PROXY_TITLE} [{figures['lang']}]", title_justify="left")
     for name, justify in (("group", "left"), ("prompts", "right"), (unit, "right")):
         table.add_column(name, justify=justify)
-    table.add_column("draft", justify="right")
-    table.add_column("final", justify="right")
+    for name in COLUMNS:
+        table.add_column(name, justify="right")
 
     def row(name: str, part: dict[str, Any], end_section: bool = False) -> None:
-        table.add_row(
-            name,
-            str(part["n"]),
-            str(part["units"]),
-            f"{part['draft_text_score']:.3f}",
-            f"{part['final_text_score']:.3f}",
-            end_section=end_section,
-        )
+        cells = [f"{part[key]:.3f}" if part.get(key) is not None else "-" for key in COLUMNS.values()]
+        table.add_row(name, str(part["n"]), str(part["units"]), *cells, end_section=end_section)
 
     row("all", figures, end_section=True)
     categories = list(figures["by_category"].items())
@@ -130,6 +132,8 @@ def print_bench(figures: dict[str, Any]) -> None:
     console.print(table)
     console.print(
         f"OCR: {figures['ocr']}. {figures['proxy']}. Statuses: {figures['statuses']}. "
+        "round 1: the first draft, before any critique; draft: the chosen one (what the refiner got); "
+        "best draft: the best-reading draft of any round. "
         f"Per prompt: {figures['out']}/<id>/result.json (scores, text_scores); coco report {figures['out']}",
         soft_wrap=True,
         highlight=False,

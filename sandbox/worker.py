@@ -878,6 +878,7 @@ def setup_matplotlib(full_warm_up: bool = True) -> None:
         # Glyph fallback (matplotlib >= 3.6): Latin from the default font, CJK from the CJK font.
         for rc in (matplotlib.rcParams, matplotlib.rcParamsDefault):
             rc["font.family"] = list(rc["font.family"]) + [cjk.name]
+        _cjk_last_resort(fm, cjk.fname)
     if full_warm_up:
         _warm_up(plt)
     else:  # one job only: warm what every job needs, nothing it might not
@@ -886,6 +887,22 @@ def setup_matplotlib(full_warm_up: bool = True) -> None:
         fig.canvas.draw()
         plt.close(fig)
         _drop_open_fonts()
+
+
+def _cjk_last_resort(fm, path: str) -> None:
+    """Put the CJK font at the end of every font list matplotlib resolves, so CJK text keeps its glyphs even in
+    programs that set their own family ("serif", "monospace", ``font.family = "sans-serif"``): a generic family
+    resolves to one font, and without this those programs draw tofu boxes."""
+    manager = fm.fontManager
+    find = getattr(manager, "_find_fonts_by_props", None)  # matplotlib >= 3.6 (the image has 3.6.3)
+    if find is None:
+        return
+
+    def find_with_cjk(prop, *args, **kwargs):
+        paths = find(prop, *args, **kwargs)
+        return paths if path in paths else [*paths, path]
+
+    manager._find_fonts_by_props = find_with_cjk
 
 
 def _warm_up(plt) -> None:

@@ -6,6 +6,10 @@ local OCR misreads. Not the official number (Qwen2.5-VL-7B reads the official on
 
     .venv/bin/python scripts/bench_longtext_upper.py --limit 20            # en, rapidocr
     .venv/bin/python scripts/bench_longtext_upper.py --limit 20 --ocr tesseract -o /tmp/lt
+    .venv/bin/python scripts/bench_longtext_upper.py --lang zh --limit 20  # zh: characters
+
+Chinese needs a CJK font where the program runs: the Docker sandbox image has one (WenQuanYi Micro Hei); the
+process sandbox uses the host's fonts (`--sandbox process` for zh measures tofu unless the host has one).
 
 Nothing leaves 127.0.0.1.
 """
@@ -38,6 +42,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--ocr", default="auto", choices=["auto", "rapidocr", "tesseract"])
     parser.add_argument("-o", "--out", type=Path, help="batch folder (default: a temp dir)")
+    parser.add_argument("--sandbox", default="auto", choices=["auto", "docker", "process"])
     args = parser.parse_args()
     items = list(iter_prompts(find_prompts(args.lang), args.limit))
     by_start = {item.prompt[:60]: item for item in items}
@@ -56,7 +61,7 @@ def main() -> int:
             [
                 "bench", "longtext", "--lang", args.lang, "--limit", str(args.limit), "-o", str(out),
                 "--workers", str(args.workers), "--ocr", args.ocr, "--llm", "openai:test-model",
-                "--vlm", "none", "--base-url", server.base_url, "--sandbox", "process",
+                "--vlm", "none", "--base-url", server.base_url, "--sandbox", args.sandbox,
             ]
         )  # fmt: skip
 

@@ -35,12 +35,28 @@ def render(lines: list[str], size: int = 24, weight: str = "bold") -> Image.Imag
     return image
 
 
+def wrap(text: str, width: int = 48) -> list[str]:
+    """Lines of at most `width` columns: at spaces for Latin text; anywhere for text with wide (CJK) characters,
+    which count two columns each."""
+    import textwrap
+    import unicodedata
+
+    if not any(unicodedata.east_asian_width(ch) in "WF" for ch in text):
+        return textwrap.wrap(text, width) or [text]
+    lines, line, used = [], "", 0
+    for ch in text:
+        size = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        if used + size > width and line.strip():
+            lines.append(line.strip())
+            line, used = "", 0
+        line, used = line + ch, used + size
+    return [*lines, line.strip()] if line.strip() else lines or [text]
+
+
 def text_program(texts: list[str], width: int = 48) -> str:
     """A matplotlib program (as a model would answer) that draws `texts` verbatim, large, black on white;
-    strings longer than `width` characters are wrapped at spaces."""
-    import textwrap
-
-    lines = [part for text in texts for part in (textwrap.wrap(text, width) or [text])]
+    strings wider than `width` columns are wrapped (see `wrap`). CJK text needs the sandbox image's CJK font."""
+    lines = [part for text in texts for part in wrap(text, width)]
     rows = len(lines) + 0.4
     body = "\n".join(
         f"fig.text(0.03, {1 - (i + 0.7) / rows:.4f}, {line!r}, fontsize=26, weight='bold')"

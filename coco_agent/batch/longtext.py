@@ -1,12 +1,21 @@
-"""LongText-Bench through the batch driver: find the data, score every draft and final, aggregate.
+"""LongText-Bench through the batch driver: find the data, score every attempt's draft and the final, aggregate.
 
 Every image is read by a local OCR engine and scored with the benchmark's formula (``coco_agent.scoring``: the
 same code as `coco score` and the refinement guardrail). That is a local-OCR proxy, not the official number
 (which renders 4 images per prompt and reads them with Qwen2.5-VL-7B).
 
-Each run's result.json gets ``scores`` (``draft_text_score``, ``final_text_score``: numbers the batch summary and
-the report pick up) and ``text_scores`` (matched / total / missing words and the OCR text of each image). A
-prompt that ended without an image counts 0 matched of its ground-truth words, as in the benchmark.
+Each run's result.json gets ``scores`` (numbers the batch summary and the report pick up):
+
+- ``draft_text_score``: the chosen draft (the accepted one, or the best-judged one when rounds ran out: the
+  draft the refiner got);
+- ``final_text_score``: final.png;
+- ``first_draft_text_score``: round 1's draft, what the coder drew before any critique (0 when it drew nothing);
+- ``best_draft_text_score``: the best-reading draft of all rounds (what a perfect chooser would have kept);
+- ``attempt_text_scores``: one score per round, in order (``null`` for a round that left no draft);
+
+and ``text_scores``: matched / total / missing words and the OCR text of the chosen draft, the final and each
+attempt (``attempts``). An image that does not exist counts 0 matched of the ground-truth words, as in the
+benchmark. ``first`` minus ``draft`` over the bench shows what the critique loop gained.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ DATA_ENV = "COCO_LONGTEXT_BENCH"
 RELATIVE = Path("..") / "shared" / "benchmarks" / "longtext_bench"
 IMAGES = ("draft", "final")
 SCORE_KEYS = {"draft": "draft_text_score", "final": "final_text_score"}
+FIGURES = ("first", "draft", "best", "final")  # bench figures, in the order the table shows them
+FIGURE_KEYS = {"first": "first_draft_text_score", "best": "best_draft_text_score", **SCORE_KEYS}
 TEXT_KEYS = ("score", "matched", "total", "mode", "raw_score", "missing", "engine", "ocr_text")
 MAX_OCR_TEXT = 1000
 
@@ -61,7 +72,8 @@ def find_prompts(lang: Lang = "en", data_dir: str | Path | None = None) -> Path:
 
 
 class LongTextScorer:
-    """The batch ``on_result`` hook: OCR the draft and the final of a run, store their text scores."""
+    """The batch ``on_result`` hook: OCR every attempt's draft, the chosen draft and the final of a run, store
+    their text scores (see the module docstring)."""
 
     def __init__(self, lang: Lang, ocr: str = "auto") -> None:
         self.lang = lang
@@ -71,32 +83,52 @@ class LongTextScorer:
         return self.score(item, run_dir, result)
 
     def score(self, item: PromptItem, run_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
-        """``result`` with ``scores`` and ``text_scores`` filled in (images read once even if equal)."""
-        records: dict[str, dict[str, Any]] = {}
+        """``result`` with ``scores`` and ``text_scores`` filled in (each distinct image read once: the chosen
+        draft is one of the attempts' drafts, and without a refiner the final is that draft again)."""
         read: dict[str, dict[str, Any]] = {}
-        for which in IMAGES:
-            path = _image_path(run_dir, result, which)
+
+        def record(path: Path | None, why: str) -> dict[str, Any]:
             if path is None:
-                records[which] = self._nothing(item, f"no {which} image")
-                continue
+                return self._nothing(item, why)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if digest not in read:
                 read[digest] = self._read(path, item)
-            records[which] = {**read[digest], "image": os.path.relpath(path, run_dir)}
+            return {**read[digest], "image": os.path.relpath(path, run_dir)}
+
+        records = {
+            which: record(_image_path(run_dir, result, which), f"no {which} image") for which in IMAGES
+        }
+        attempts = []
+        for attempt in result.get("attempts") or []:
+            path = _resolve(run_dir, attempt.get("draft"))
+            attempts.append({"round": attempt.get("round"), **record(path, "no draft in this round")})
+        figures = attempt_figures(attempts, item.texts, self.lang)
         scores = dict(result.get("scores") or {})
-        scores.update({SCORE_KEYS[w]: records[w]["score"] for w in IMAGES if "score" in records[w]})
+        scores.update({SCORE_KEYS[w]: records[w]["score"] for w in IMAGES})
+        scores.update({FIGURE_KEYS[w]: figures[w].score for w in ("first", "best")})
+        scores["attempt_text_scores"] = [None if "note" in a else a["score"] for a in attempts]
         return result | {
             "scores": scores,
-            "text_scores": {"proxy": PROXY_NOTE, "lang": self.lang, "ocr": self.ocr, **records},
+            "text_scores": {
+                "proxy": PROXY_NOTE,
+                "lang": self.lang,
+                "ocr": self.ocr,
+                **records,
+                "attempts": attempts,
+            },
         }
 
     def is_scored(self, result: dict[str, Any]) -> bool:
-        """Whether result.json already holds this scorer's figures (same language and OCR choice)."""
+        """Whether result.json already holds this scorer's figures (same language and OCR choice, every
+        attempt scored)."""
         text = result.get("text_scores") or {}
+        attempts = text.get("attempts")
         return (
             text.get("lang") == self.lang
             and text.get("ocr") == self.ocr
             and all("total" in (text.get(w) or {}) for w in IMAGES)
+            and isinstance(attempts, list)
+            and len(attempts) == len(result.get("attempts") or [])
         )
 
     def _read(self, path: Path, item: PromptItem) -> dict[str, Any]:
@@ -115,8 +147,22 @@ class LongTextScorer:
         return {**empty.as_dict(), "note": why}
 
 
+def attempt_figures(attempts: list[dict[str, Any]], texts: list[str], lang: Lang) -> dict[str, TextScore]:
+    """Round 1's draft score and the best draft score over all rounds of one prompt (0 matched when there is
+    no such draft: a run that never drew, or a first round that crashed)."""
+    nothing = score_text([], texts, lang)
+    scored = [(a, _as_score(a)) for a in attempts if "note" not in a and "total" in a]
+    first = next((score for a, score in scored if a.get("round") == 1), nothing)
+    best = max((score for _, score in scored), key=lambda s: s.matched, default=nothing)
+    return {"first": first, "best": best}
+
+
 def _image_path(run_dir: Path, result: dict[str, Any], which: str) -> Path | None:
-    name = (result.get("paths") or {}).get(which)
+    return _resolve(run_dir, (result.get("paths") or {}).get(which))
+
+
+def _resolve(run_dir: Path, name: str | None) -> Path | None:
+    """An image path of result.json (relative to the run directory, or absolute) when the file exists."""
     if not name:
         return None
     path = Path(name) if Path(name).is_absolute() else run_dir / name
@@ -143,7 +189,7 @@ def bench_summary(
 ) -> dict[str, Any]:
     """The benchmark figures over every prompt: overall, by category and by length (sums before dividing)."""
     groups: dict[str, dict[str, dict[str, list[TextScore]]]] = {"category": {}, "length": {}}
-    overall: dict[str, list[TextScore]] = {w: [] for w in IMAGES}
+    overall: dict[str, list[TextScore]] = {w: [] for w in FIGURES}
     statuses: dict[str, int] = defaultdict(int)
     n = 0
     for item in iter_prompts(prompts, limit):
@@ -151,13 +197,15 @@ def bench_summary(
         result = _read(out / item.id / RESULT_FILE) or {}
         statuses[result.get("status", "pending")] += 1
         text = result.get("text_scores") or {}
+        found = attempt_figures(text.get("attempts") or [], item.texts, lang)
         for which in IMAGES:
             record = text.get(which)
-            score = _as_score(record) if record else score_text([], item.texts, lang)
-            overall[which].append(score)
+            found[which] = _as_score(record) if record else score_text([], item.texts, lang)
+        for which in FIGURES:
+            overall[which].append(found[which])
             for key in groups:
                 label = str(item.meta.get(key, "unknown"))
-                groups[key].setdefault(label, {w: [] for w in IMAGES})[which].append(score)
+                groups[key].setdefault(label, {w: [] for w in FIGURES})[which].append(found[which])
     return {
         "benchmark": "LongText-Bench",
         "lang": lang,
@@ -178,8 +226,7 @@ def _figures(parts: dict[str, list[TextScore]]) -> dict[str, Any]:
     scores = parts["draft"]
     return {
         "n": len(scores),
-        "draft_text_score": aggregate(parts["draft"]),
-        "final_text_score": aggregate(parts["final"]),
+        **{FIGURE_KEYS[which]: aggregate(parts[which]) for which in FIGURES},
         "units": sum(s.total for s in scores),
     }
 

@@ -135,7 +135,9 @@ def _table(rows: Sequence[RunRow], detailed: set[str]) -> str:
         + "".join(buttons)
         + "<input id='search' type='search' placeholder='filter by text (id, prompt, error)'></div>"
     )
-    score_names = sorted({name for row in rows for name in (row.scores or {})})
+    score_names = sorted(  # numbers only (a list such as attempt_text_scores stays in result.json)
+        {name for row in rows for name, value in (row.scores or {}).items() if _is_number(value)}
+    )
     head = [("id", "text"), ("status", "text"), ("rounds", "num"), ("seconds", "num")]
     head += [(f"score {name}", "num") for name in score_names]
     head += [
@@ -285,3 +287,7 @@ def _refinement(detail: RunDetail, images: Images) -> str:
 
 def _badge(status: str) -> str:
     return f"<span class='badge {escape(status)}'>{escape(status)}</span>"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -50,7 +50,10 @@ def reap(client, everything: bool = False) -> int:
     Call at start-up; containers of other live coco processes on this host are left alone.
     """
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+    # ignore_removed: the SDK inspects each listed container, and another process's reaper (or an auto-remove)
+    # may delete one between the list and the inspect; that raised NotFound and failed this process's start-up.
+    listed = client.containers.list(all=True, filters={"label": f"{LABEL}=1"}, ignore_removed=True)
+    for container in listed:
         owner = container.labels.get(OWNER_LABEL, "")
         if everything or container.status != "running" or not _owner_alive(owner):
             try:
@@ -118,7 +121,7 @@ class DockerSandbox:
         for thread in pending:
             thread.join(timeout=30)
         for container in self.client.containers.list(
-            all=True, filters={"label": f"{OWNER_LABEL}={self.owner}"}
+            all=True, filters={"label": f"{OWNER_LABEL}={self.owner}"}, ignore_removed=True
         ):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
