@@ -62,7 +62,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--base-url", help="OpenAI-compatible server URL (vLLM, llama.cpp, LM Studio); env OPENAI_BASE_URL"
     )
-    p.add_argument("--refiner", default="none", help="'none' or a diffusers img2img hub id / local dir")
+    p.add_argument(
+        "--refiner",
+        default="none",
+        help="'none', or a diffusers pipeline by hub id or local dir (img2img, FLUX.1 Kontext, Qwen-Image-Edit, "
+        "SDXL ControlNet); inpaint:NAME keeps the draft's text pixels; controlnet:CONTROLNET+BASE",
+    )
     p.add_argument("--max-rounds", type=int, default=4, help="attempts before giving up (default 4)")
     p.add_argument(
         "--format", default="matplotlib", choices=["matplotlib", "pil", "svg"], help="drawing code"

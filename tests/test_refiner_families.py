@@ -10,6 +10,7 @@ from text_renders import HAS_RAPIDOCR, NO_RAPIDOCR, SIGN, SIGN_PROMPT
 
 from coco_agent.context import RunContext
 from coco_agent.refiners import RefineRequest, load_refiner
+from coco_agent.refiners.diffusers_refiner import DiffusersRefiner
 from coco_agent.refiners.families import FAMILIES, detect_family, instruction_for
 from coco_agent.runner import start_run
 
@@ -35,7 +36,7 @@ def test_table_settings() -> None:
     turbo = FAMILIES["sdxl-turbo"]
     assert (turbo.mode, turbo.steps, turbo.guidance_scale) == ("img2img", 4, 0.0)
     assert FAMILIES["flux-kontext"].mode == FAMILIES["qwen-image-edit"].mode == "instruction"
-    assert FAMILIES["qwen-image-edit"].extra == {"true_cfg_scale": 4.0}
+    assert FAMILIES["qwen-image-edit"].extra == {"true_cfg_scale": 4.0, "negative_prompt": " "}
     assert "Change nothing else" in instruction_for("a slide", "light") and "sketch" in instruction_for(
         "a cat", "strong"
     )
@@ -82,6 +83,63 @@ def test_instruction_editor_gets_an_instruction(tiny_kontext_dir) -> None:
     assert settings["mode"] == "instruction" and settings["size"] == [64, 32]
     assert settings["instruction"].startswith("Polish this image") and "jazz night" in settings["instruction"]
     assert "strength" not in settings and settings["guidance_scale"] == 2.5
+
+
+@pytest.mark.slow
+def test_qwen_image_edit_gets_an_instruction_and_true_cfg(tiny_qwen_edit_dir) -> None:
+    """The saved Qwen-Image-Edit pipeline loads by directory, gets the instruction and a negative prompt."""
+    refiner = load_refiner(str(tiny_qwen_edit_dir))
+    assert refiner.family.name == "qwen-image-edit"
+    assert type(refiner.pipeline).__name__ == "QwenImageEditPipeline"
+    spied, seen = _spied(refiner)
+    draft = Image.new("RGB", (40, 40), "white")
+    output = spied.refine(RefineRequest(draft=draft, prompt="a sign", steps=1))
+    assert output.image.size == (40, 40)
+    assert seen["negative_prompt"] == " " and seen["true_cfg_scale"] == 4.0  # true CFG really on
+    assert seen["prompt"].startswith("Make this image look finished") and "a sign" in seen["prompt"]
+    assert output.settings["mode"] == "instruction" and output.settings["negative_prompt"] == " "
+
+
+class _Spy:
+    """Stands in for a pipeline: records the keyword arguments of each call, then makes the real call."""
+
+    def __init__(self, real) -> None:
+        self.real, self.seen = real, {}
+
+    def __call__(self, **kwargs):
+        self.seen.update(kwargs)
+        return self.real(**kwargs)
+
+
+def _spied(refiner) -> tuple[DiffusersRefiner, dict]:
+    """The same refiner (family, device, accepted arguments) calling its pipeline through a _Spy."""
+    spy = _Spy(refiner.pipeline)
+    spied = DiffusersRefiner(refiner.name, spy, refiner.family, refiner.device, refiner.dtype)
+    spied._accepts = refiner._accepts
+    return spied, spy.seen
+
+
+@pytest.mark.parametrize("form", ["pipeline", "joined"])
+def test_sdxl_controlnet_loads_and_gets_the_draft_edges(tiny_sdxl_controlnet_dirs, form: str) -> None:
+    """A saved ControlNet pipeline, or controlnet:CONTROLNET+BASE, runs as ControlNet img2img on the edges."""
+    dirs = tiny_sdxl_controlnet_dirs
+    name = str(dirs["pipeline"]) if form == "pipeline" else f"controlnet:{dirs['controlnet']}+{dirs['base']}"
+    refiner = load_refiner(name)
+    assert refiner.family.name == "sdxl-controlnet"
+    assert type(refiner.pipeline).__name__ == "StableDiffusionXLControlNetImg2ImgPipeline"
+    spied, seen = _spied(refiner)
+    draft = Image.new("RGB", (64, 48), "white")
+    ImageDraw.Draw(draft).rectangle((10, 10, 40, 30), fill="black")
+    output = spied.refine(RefineRequest(draft=draft, prompt="a box", steps=2))
+    assert output.image.size == (64, 48)
+    edges = seen["control_image"]
+    assert edges.size == (64, 48) and edges.getextrema() == ((0, 255), (0, 255), (0, 255))  # lines found
+    assert seen["controlnet_conditioning_scale"] == 0.8 and output.settings["mode"] == "controlnet"
+
+
+def test_controlnet_name_needs_both_parts() -> None:
+    with pytest.raises(ValueError, match=r"controlnet:CONTROLNET\+BASE"):
+        load_refiner("controlnet:only-one")
 
 
 def test_text_keeping_inpainting_passes_the_guardrail(tmp_path, tiny_img2img_dir) -> None:

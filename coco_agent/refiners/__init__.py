@@ -27,7 +27,8 @@ def load_refiner(name: str) -> Refiner:
     """Return the refiner called `name`, loading it on first use and reusing it afterwards.
 
     "none" (or "") keeps the draft. Anything else is a diffusers pipeline (img2img, instruction editor,
-    ControlNet; ``inpaint:NAME`` for text-keeping inpainting; see refiners/families.py): a local directory or a
+    ControlNet; ``inpaint:NAME`` for text-keeping inpainting; ``controlnet:CONTROLNET+BASE`` to join a ControlNet
+    to a base model; see refiners/families.py): a local directory or a
     hub id already in the Hugging Face cache (nothing is downloaded; WeightsNotFoundError says how).
     """
     key = _cache_key(name)
@@ -47,9 +48,17 @@ def _cache_key(name: str) -> str:
     name = (name or "").strip() or "none"
     if name.lower() == "none":
         return "none"
+    if name.startswith("controlnet:"):
+        controlnet, plus, base = name.removeprefix("controlnet:").partition("+")
+        return f"controlnet:{_resolved(controlnet)}{plus}{_resolved(base)}"
     prefix = "inpaint:" if name.startswith("inpaint:") else ""
-    path = Path(name.removeprefix(prefix)).expanduser()
-    return prefix + str(path.resolve()) if path.is_dir() else name
+    return prefix + _resolved(name.removeprefix(prefix))
+
+
+def _resolved(name: str) -> str:
+    """An existing directory as its absolute path (so two spellings share one loaded pipeline), else `name`."""
+    path = Path(name.strip()).expanduser()
+    return str(path.resolve()) if path.is_dir() else name.strip()
 
 
 def _load(key: str) -> Refiner:

@@ -1,7 +1,8 @@
 """Diffusers refiners: one class for every image-conditioned family in refiners/families.py.
 
 Loaded by hub id (already in the Hugging Face cache) or local directory; ``inpaint:`` before the name loads the
-pipeline for inpainting. bf16/fp16 on CUDA, fp32 on the CPU. Each call passes only the arguments that the
+pipeline for inpainting; ``controlnet:CONTROLNET+BASE`` joins a ControlNet to a base pipeline (both by id or
+directory) as a ControlNet img2img pipeline guided by the draft's edges. bf16/fp16 on CUDA, fp32 on the CPU. Each call passes only the arguments that the
 pipeline's ``__call__`` accepts, so one code path serves img2img, instruction editors, ControlNet and inpainting.
 """
 
@@ -24,6 +25,7 @@ from coco_agent.refiners.text_regions import keep_regions, protect_mask, text_re
 
 DEFAULT_STEPS = 20
 INPAINT_PREFIX = "inpaint:"
+CONTROLNET_PREFIX = "controlnet:"
 
 
 class DiffusersRefiner:
@@ -41,14 +43,18 @@ class DiffusersRefiner:
     @classmethod
     def load(cls, name: str) -> DiffusersRefiner:
         """Load the pipeline from a directory or the Hugging Face cache (never downloads)."""
-        target = name.removeprefix(INPAINT_PREFIX)
+        controlnet_name, target = split_controlnet(name)
+        target = target.removeprefix(INPAINT_PREFIX)
         path = locate_weights(target, what="refiner")
         import torch
         from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
         index = model_index(path)
         hint = "inpaint" if name.startswith(INPAINT_PREFIX) else ""
-        family = detect_family(str(index.get("_class_name", "")), target, hint)
+        class_name = str(index.get("_class_name", ""))
+        if controlnet_name:
+            class_name = class_name.replace("Pipeline", "ControlNetPipeline")
+        family = detect_family(class_name, target, hint)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.float32
         if device == "cuda":
@@ -56,6 +62,13 @@ class DiffusersRefiner:
         kwargs: dict[str, Any] = {"local_files_only": True, "dtype": dtype}
         if "safety_checker" in index:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
+        if controlnet_name:
+            from diffusers import ControlNetModel
+
+            where = locate_weights(controlnet_name, what="controlnet")
+            kwargs["controlnet"] = ControlNetModel.from_pretrained(
+                str(where), local_files_only=True, dtype=dtype
+            )
         loader = AutoPipelineForInpainting if family.mode == "inpaint" else AutoPipelineForImage2Image
         pipeline = loader.from_pretrained(str(path), **kwargs)
         pipeline.to(device)
@@ -114,6 +127,19 @@ class DiffusersRefiner:
             call["control_image"] = edges(image)
         settings |= {"strength": strength, "steps": steps, "denoising_steps": int(steps * strength)}
         return call, settings
+
+
+def split_controlnet(name: str) -> tuple[str, str]:
+    """``controlnet:CONTROLNET+BASE`` -> (CONTROLNET, BASE); any other name -> ("", name)."""
+    if not name.startswith(CONTROLNET_PREFIX):
+        return "", name
+    controlnet, plus, base = name.removeprefix(CONTROLNET_PREFIX).partition("+")
+    if not plus or not controlnet.strip() or not base.strip():
+        raise ValueError(
+            f"refiner {name!r}: write controlnet:CONTROLNET+BASE, e.g. "
+            "controlnet:diffusers/controlnet-canny-sdxl-1.0+stabilityai/stable-diffusion-xl-base-1.0"
+        )
+    return controlnet.strip(), base.strip()
 
 
 def effective_steps(strength: float, steps: int | None) -> int:
