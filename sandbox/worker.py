@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import functools
 import io
 import json
 import os
@@ -275,12 +276,14 @@ class Capture:
         cap = self
         original_figure_draw, original_text_draw = matplotlib.figure.Figure.draw, matplotlib.text.Text.draw
 
+        @functools.wraps(original_figure_draw)  # keeps _supports_rasterization and the like
         def figure_draw(fig, renderer, *args, **kwargs):
             if fig is cap._grabbing:
                 size = getattr(renderer, "get_canvas_width_height", lambda: None)()
                 cap._mpl_pass = {"renderer": renderer, "size": size, "boxes": [], "bad": False}
             return original_figure_draw(fig, renderer, *args, **kwargs)
 
+        @functools.wraps(original_text_draw)
         def text_draw(text, renderer, *args, **kwargs):
             result = original_text_draw(text, renderer, *args, **kwargs)
             run = cap._mpl_pass
@@ -372,6 +375,7 @@ class Capture:
         def wrap_text(original):
             signature = inspect.signature(original)
 
+            @functools.wraps(original)
             def text(draw, *args, **kwargs):
                 cap._pil_depth += 1
                 try:
@@ -385,6 +389,7 @@ class Capture:
             return text
 
         def keep(original):  # same pixels in the same places: the boxes carry over
+            @functools.wraps(original)
             def method(im, *args, **kwargs):
                 out = original(im, *args, **kwargs)
                 boxes = getattr(im, PIL_TEXT, None)
@@ -395,6 +400,7 @@ class Capture:
             return method
 
         def forget(original):  # pixels replaced or moved in place
+            @functools.wraps(original)
             def method(im, *args, **kwargs):
                 setattr(im, PIL_TEXT, None)
                 return original(im, *args, **kwargs)
@@ -420,6 +426,7 @@ class Capture:
             return result
 
         def combine(original):  # Image.alpha_composite / composite / blend: two same-size images
+            @functools.wraps(original)
             def function(first, second, *args, **kwargs):
                 out = original(first, second, *args, **kwargs)
                 a, b = getattr(first, PIL_TEXT, None), getattr(second, PIL_TEXT, None)
