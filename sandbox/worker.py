@@ -9,7 +9,10 @@ Frame: 4-byte big-endian header length, UTF-8 JSON header, then ``header["payloa
                   {"type": "ping"} | {"type": "exit"}
   worker -> host  {"type": "ready", "pid", "python", "preloaded"} once at start-up
                   {"type": "result", "id", "status", "error", "stdout", "stderr", "seconds", "width",
-                   "height", "captured"} + PNG bytes (status ok only) | {"type": "pong"}
+                   "height", "captured", "text_boxes"} + PNG bytes (status ok only) | {"type": "pong"}
+"text_boxes" lists where the picture shows drawn text, [[x0, y0, x1, y1], ...] in the PNG's pixels (top-left
+origin, x1/y1 exclusive), from the drawing calls themselves (matplotlib Text artists, PIL ImageDraw.text, SVG
+text elements); null when unknown. The program controls the process that measures them: the host validates.
 The worker serves jobs until EOF, "exit" or ``--max-jobs``; a warm pool can keep one worker for many jobs.
 With ``--reset`` (warm pool) each result also says whether the container is clean for the next job: every
 process but the worker gone, no System V IPC objects left, and /tmp and /dev/shm wiped back to their start
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import functools
 import io
 import json
 import os
@@ -76,6 +80,8 @@ DEFAULT_LIMITS = {
 }
 MPL_SEED = ""  # the font cache /tmp/mplconfig was copied from (restored after each job with --reset)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
+MAX_TEXT_BOXES = 1000  # more text boxes than this: reported as unknown (null)
+SVG_BOX_PIXELS = 8_000_000  # SVG text boxes (two renders compared) only for pictures up to this size
 WATCH_EVERY_S = 0.05  # how often the parent polls the job (exit, and the Watchdog's limits)
 # Signals a job (same uid) could send its worker: ignored there, restored to their defaults in each job.
 WORKER_IGNORES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPROF")
@@ -213,10 +219,13 @@ class Capture:
 
     def __init__(self, fmt: str, max_pixels: int) -> None:
         self.fmt, self.max_pixels = fmt, max_pixels
-        self.figures: list[tuple[bytes, str]] = []  # PNGs rendered at savefig/show time
+        self.figures: list[tuple[bytes, str, list | None]] = []  # (PNG, how, text boxes) at savefig/show
         self.pil_saved: tuple | None = None  # (copy of the last saved/shown image, how)
         self.pil_created = None  # the last image made by Image.new
         self._savefig = None
+        self._grabbing = None  # the figure the worker itself is saving (text boxes are measured then)
+        self._mpl_pass: dict | None = None  # that save's current draw: renderer, canvas size, boxes
+        self._pil_depth = 0  # nested ImageDraw.text/multiline_text calls (only the outer one is measured)
 
     # matplotlib ------------------------------------------------------------
     def install_matplotlib(self) -> None:
@@ -251,6 +260,44 @@ class Capture:
         plt.show = show
         matplotlib.use = use
         plt.switch_backend = switch_backend
+        self.install_text_measuring()
+
+    def install_text_measuring(self) -> None:
+        """Measure every Text artist drawn while the worker saves a figure, on the renderer of that save.
+
+        A save may draw the figure more than once (bbox_inches="tight" first draws to measure); each draw of
+        the grabbed figure starts the list afresh, so the boxes are those of the draw that made the PNG, in its
+        pixels (savefig dpi, tight crop and all). Measured inside Text.draw, while subclasses (3-D text,
+        wrapped text) still hold the position and string they draw.
+        """
+        import matplotlib.figure
+        import matplotlib.text
+
+        cap = self
+        original_figure_draw, original_text_draw = matplotlib.figure.Figure.draw, matplotlib.text.Text.draw
+
+        @functools.wraps(original_figure_draw)  # keeps _supports_rasterization and the like
+        def figure_draw(fig, renderer, *args, **kwargs):
+            if fig is cap._grabbing:
+                size = getattr(renderer, "get_canvas_width_height", lambda: None)()
+                cap._mpl_pass = {"renderer": renderer, "size": size, "boxes": [], "bad": False}
+            return original_figure_draw(fig, renderer, *args, **kwargs)
+
+        @functools.wraps(original_text_draw)
+        def text_draw(text, renderer, *args, **kwargs):
+            result = original_text_draw(text, renderer, *args, **kwargs)
+            run = cap._mpl_pass
+            if run is not None and renderer is run["renderer"] and not run["bad"]:
+                try:
+                    box = _mpl_text_box(text, renderer, run["size"])
+                except Exception:
+                    box, run["bad"] = None, True
+                if box is not None:
+                    run["boxes"].append(box)
+            return result
+
+        matplotlib.figure.Figure.draw = figure_draw
+        matplotlib.text.Text.draw = text_draw
 
     def grab_figure(self, fig, how: str, savefig, kwargs: dict) -> None:
         w, h = fig.get_size_inches()
@@ -263,12 +310,20 @@ class Capture:
             )
         keep = {k: v for k, v in kwargs.items() if k not in {"format", "metadata", "pil_kwargs", "backend"}}
         buf = io.BytesIO()
+        self._grabbing, self._mpl_pass = fig, None
         try:
-            savefig(fig, buf, format="png", **keep)
-        except Exception:
-            buf = io.BytesIO()
-            savefig(fig, buf, format="png")
-        self.figures.append((buf.getvalue(), how))
+            try:
+                savefig(fig, buf, format="png", **keep)
+            except Exception:
+                buf, self._mpl_pass = io.BytesIO(), None
+                savefig(fig, buf, format="png")
+            png, run = buf.getvalue(), self._mpl_pass
+        finally:
+            self._grabbing, self._mpl_pass = None, None
+        boxes, size = None, png_dimensions(png)
+        if run is not None and not run["bad"] and _same_canvas(run["size"], size):
+            boxes = run["boxes"]  # the draw that made this PNG, on a canvas of the PNG's size
+        self.figures.append((png, how, boxes))
 
     def open_figures(self) -> None:
         plt = sys.modules.get("matplotlib.pyplot")
@@ -293,9 +348,102 @@ class Capture:
 
         def new(*args, **kwargs):
             im = cap.pil_created = original_new(*args, **kwargs)
+            if sys._getframe(1).f_code.co_filename == PROGRAM_NAME:
+                setattr(im, PIL_TEXT, [])  # the program's own blank canvas: no text on it yet
             return im
 
         Image.Image.save, Image.Image.show, Image.new = save, show, new
+        self.install_pil_text_tracking()
+
+    def install_pil_text_tracking(self) -> None:
+        """Follow the text drawn on each PIL image, as boxes stored on the image (attribute PIL_TEXT).
+
+        Known only for images the program made with Image.new, then kept through what leaves every pixel in
+        place (copy, convert, paste/alpha_composite/composite/blend of images that are known themselves).
+        Anything else (an opened file, a resize, crop, rotate, thumbnail, numpy round trip, a failed
+        measurement) leaves an image without boxes: unknown, never a wrong list.
+        """
+        import inspect
+
+        from PIL import Image, ImageDraw
+
+        cap = self
+        draw_cls = ImageDraw.ImageDraw
+        original_text, original_multiline = draw_cls.text, draw_cls.multiline_text
+        measure = set(inspect.signature(draw_cls.textbbox).parameters) - {"self"}
+
+        def wrap_text(original):
+            signature = inspect.signature(original)
+
+            @functools.wraps(original)
+            def text(draw, *args, **kwargs):
+                cap._pil_depth += 1
+                try:
+                    result = original(draw, *args, **kwargs)
+                finally:
+                    cap._pil_depth -= 1
+                if cap._pil_depth == 0:
+                    _note_pil_text(draw, signature, measure, args, kwargs)
+                return result
+
+            return text
+
+        def keep(original):  # same pixels in the same places: the boxes carry over
+            @functools.wraps(original)
+            def method(im, *args, **kwargs):
+                out = original(im, *args, **kwargs)
+                boxes = getattr(im, PIL_TEXT, None)
+                if isinstance(out, Image.Image) and out.size == im.size and boxes is not None:
+                    setattr(out, PIL_TEXT, list(boxes))
+                return out
+
+            return method
+
+        def forget(original):  # pixels replaced or moved in place
+            @functools.wraps(original)
+            def method(im, *args, **kwargs):
+                setattr(im, PIL_TEXT, None)
+                return original(im, *args, **kwargs)
+
+            return method
+
+        original_paste, original_alpha = Image.Image.paste, Image.Image.alpha_composite
+
+        def paste(target, im, box=None, mask=None):  # Pillow's parameter names: callers use them
+            result = original_paste(target, im, box, mask)
+            if isinstance(box, Image.Image):  # paste(image, mask)
+                box = None
+            if isinstance(im, Image.Image):
+                _add_pil_boxes(target, im, box)
+            return result
+
+        def alpha_composite(target, im, dest=(0, 0), source=(0, 0)):
+            result = original_alpha(target, im, dest, source)
+            if tuple(source) == (0, 0):
+                _add_pil_boxes(target, im, dest)
+            else:
+                setattr(target, PIL_TEXT, None)
+            return result
+
+        def combine(original):  # Image.alpha_composite / composite / blend: two same-size images
+            @functools.wraps(original)
+            def function(first, second, *args, **kwargs):
+                out = original(first, second, *args, **kwargs)
+                a, b = getattr(first, PIL_TEXT, None), getattr(second, PIL_TEXT, None)
+                if a is not None and b is not None and first.size == second.size == out.size:
+                    setattr(out, PIL_TEXT, [*a, *b])
+                return out
+
+            return function
+
+        draw_cls.text, draw_cls.multiline_text = wrap_text(original_text), wrap_text(original_multiline)
+        Image.Image.copy = keep(Image.Image.copy)
+        Image.Image.convert = keep(Image.Image.convert)
+        for name in ("thumbnail", "putdata", "frombytes"):
+            setattr(Image.Image, name, forget(getattr(Image.Image, name)))
+        Image.Image.paste, Image.Image.alpha_composite = paste, alpha_composite
+        for name in ("alpha_composite", "composite", "blend"):
+            setattr(Image, name, combine(getattr(Image, name)))
 
     def pil_from_globals(self, namespace: dict):
         try:
@@ -313,8 +461,9 @@ class Capture:
         return None
 
     # result ----------------------------------------------------------------
-    def result(self, namespace: dict, job_dir: str) -> tuple[bytes, str] | None:
-        """The PNG to return and how it was found, in the order the job's format prefers."""
+    def result(self, namespace: dict, job_dir: str) -> tuple[bytes, str, list | None] | None:
+        """The PNG to return, how it was found and where it shows text (None: unknown), in the order the job's
+        format prefers."""
         steps = {
             "matplotlib": [self._mpl, self._pil, self._svg_file, self._image_file],
             "pil": [self._pil, self._mpl, self._image_file, self._svg_file],
@@ -333,16 +482,21 @@ class Capture:
 
     def _pil(self, namespace: dict, job_dir: str):
         found = self.pil_saved or self.pil_from_globals(namespace)
-        return (pil_to_png(found[0], self.max_pixels), found[1]) if found else None
+        if not found:
+            return None
+        boxes = getattr(found[0], PIL_TEXT, None)
+        return pil_to_png(found[0], self.max_pixels), found[1], None if boxes is None else list(boxes)
 
     def _svg_file(self, namespace: dict, job_dir: str):
         text = namespace.get("svg")
         if isinstance(text, str | bytes) and _looks_like_svg(text):
-            return render_svg(text, self.max_pixels), "variable:svg"
+            png, boxes = render_svg_with_text_boxes(text, self.max_pixels)
+            return png, "variable:svg", boxes
         path = _newest_file(job_dir, (".svg",))
         if path:
             with open(path, "rb") as f:
-                return render_svg(f.read(), self.max_pixels), f"file:{os.path.basename(path)}"
+                png, boxes = render_svg_with_text_boxes(f.read(), self.max_pixels)
+            return png, f"file:{os.path.basename(path)}", boxes
         return None
 
     def _image_file(self, namespace: dict, job_dir: str):
@@ -352,11 +506,118 @@ class Capture:
         from PIL import Image
 
         with Image.open(path) as im:
-            return pil_to_png(im, self.max_pixels), f"file:{os.path.basename(path)}"
+            return pil_to_png(im, self.max_pixels), f"file:{os.path.basename(path)}", None
 
 
 class Rejected(Exception):
     """The picture breaks a limit (too many pixels, unsafe SVG)."""
+
+
+# ---------------------------------------------------------------- text boxes (runs in the child)
+
+PIL_TEXT = "_coco_text_boxes"  # attribute on a PIL image: its text boxes, None/absent when unknown
+
+
+def png_dimensions(png: bytes) -> tuple[int, int] | None:
+    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", png[16:24])
+
+
+def _same_canvas(canvas, png_size) -> bool:
+    """Whether a renderer's canvas (float width and height: a tight crop is fractional) made a PNG this size
+    (Agg allocates the whole pixels, truncating)."""
+    try:
+        return png_size is not None and all(0 <= c - p < 1 for c, p in zip(canvas, png_size, strict=True))
+    except (TypeError, ValueError):
+        return False
+
+
+def _pixel_box(x0: float, y0: float, x1: float, y1: float) -> list[int]:
+    """Whole pixels covering a box (rounded outwards); ValueError for NaN or infinite corners."""
+    import math
+
+    return [math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1)]
+
+
+def _mpl_text_box(text, renderer, size) -> list[int] | None:
+    """Pixel box (top-left origin) of a Text artist just drawn on `renderer`; None when it draws nothing."""
+    if not text.get_visible() or not str(text.get_text()).strip() or size is None:
+        return None
+    if text.get_wrap() and hasattr(text, "_cm_set") and hasattr(text, "_get_wrapped_text"):
+        with text._cm_set(text=text._get_wrapped_text()):
+            bbox = text.get_window_extent(renderer)
+    else:
+        bbox = text.get_window_extent(renderer)
+    clip = text.get_clip_box() if text.get_clip_on() else None
+    if clip is not None:
+        from matplotlib.transforms import Bbox
+
+        bbox = Bbox.intersection(bbox, clip)
+        if bbox is None:  # clipped away entirely
+            return None
+    height = size[1]
+    x0, y0, x1, y1 = bbox.extents  # display coordinates: origin bottom-left
+    return _pixel_box(x0, height - y1, x1, height - y0)
+
+
+def _note_pil_text(draw, signature, measure: set, args: tuple, kwargs: dict) -> None:
+    """Add the box of one ImageDraw.text/multiline_text call to its image (unknown if it cannot be measured)."""
+    image = getattr(draw, "_image", None)
+    boxes = getattr(image, PIL_TEXT, None)
+    if boxes is None:
+        return
+    try:
+        bound = signature.bind(draw, *args, **kwargs)
+        bound.apply_defaults()
+        call = {k: v for k, v in bound.arguments.items() if k in measure}
+        text = call.get("text")
+        if isinstance(text, bytes):
+            text = text.decode("latin-1")
+        if not str(text).strip():
+            return
+        boxes.append(_pixel_box(*draw.textbbox(**call)))
+    except Exception:
+        setattr(image, PIL_TEXT, None)
+
+
+def _add_pil_boxes(target, source, offset) -> None:
+    """After pasting `source` onto `target` at `offset` (None, (x, y) or a 4-box): carry its text boxes over."""
+    mine, theirs = getattr(target, PIL_TEXT, None), getattr(source, PIL_TEXT, None)
+    if mine is None:
+        return
+    try:
+        dx, dy = (0, 0) if offset is None else (int(offset[0]), int(offset[1]))
+    except (TypeError, ValueError, IndexError):
+        theirs = None
+    if theirs is None:
+        setattr(target, PIL_TEXT, None)
+        return
+    mine.extend([x0 + dx, y0 + dy, x1 + dx, y1 + dy] for x0, y0, x1, y1 in theirs)
+
+
+def finish_boxes(boxes, png: bytes) -> list[list[int]] | None:
+    """Boxes clipped to the PNG, empty ones dropped, at most MAX_TEXT_BOXES (else None: unknown)."""
+    size = png_dimensions(png)
+    if boxes is None or size is None:
+        return None
+    width, height = size
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        box = [max(0, x0), max(0, y0), min(width, x1), min(height, y1)]
+        if box[0] < box[2] and box[1] < box[3] and box not in out[-8:]:
+            out.append(box)
+    return out if len(out) <= MAX_TEXT_BOXES else None
+
+
+def sane_boxes(value) -> list[list[int]] | None:
+    """What the worker forwards of the job's box list: a list of at most MAX_TEXT_BOXES [int x4], else None."""
+    if not isinstance(value, list) or len(value) > MAX_TEXT_BOXES:
+        return None
+    for box in value:
+        if not (isinstance(box, list) and len(box) == 4 and all(type(v) is int for v in box)):
+            return None
+    return value
 
 
 def _name_of(target) -> str:
@@ -395,6 +656,76 @@ def pil_to_png(im, max_pixels: int) -> bytes:
     return buf.getvalue()
 
 
+def render_svg_with_text_boxes(text: str | bytes, max_pixels: int) -> tuple[bytes, list | None]:
+    """Render SVG, and find its text by rendering it again without text (text, tspan and textPath draw
+    nothing): the pixels that differ are the ones the text elements made, grouped into boxes (XY cut).
+    Boxes are None (unknown) when the picture is too large to compare or the second render fails."""
+    png = render_svg(text, max_pixels)
+    size = png_dimensions(png)
+    if size is None or size[0] * size[1] > SVG_BOX_PIXELS:
+        return png, None
+    try:
+        import cairosvg.surface
+        import numpy as np
+        from PIL import Image
+
+        tags = cairosvg.surface.TAGS
+        saved = {name: tags[name] for name in ("text", "tspan", "textPath") if name in tags}
+        if "text" not in saved:
+            return png, None
+        tags.update(dict.fromkeys(saved, _draw_nothing))
+        try:
+            bare = render_svg(text, max_pixels)
+        finally:
+            tags.update(saved)
+        with Image.open(io.BytesIO(png)) as a, Image.open(io.BytesIO(bare)) as b:
+            if a.size != b.size:
+                return png, None
+            drawn = np.asarray(a.convert("RGBA")) != np.asarray(b.convert("RGBA"))
+        return png, mask_boxes(drawn.any(axis=2))
+    except Exception:
+        return png, None
+
+
+def _draw_nothing(surface, node, *args, **kwargs) -> None:
+    return None
+
+
+def mask_boxes(mask) -> list[list[int]] | None:
+    """Boxes covering every True pixel of a 2-D mask, by recursive XY cuts: split at empty rows, then at
+    column gaps wider than a third of the piece's height, until no piece splits. None past MAX_TEXT_BOXES."""
+    import numpy as np
+
+    def runs(line, gap: int) -> list[tuple[int, int]]:
+        idx = np.flatnonzero(line)
+        if idx.size == 0:
+            return []
+        cuts = np.flatnonzero(np.diff(idx) > gap + 1)
+        starts = idx[np.concatenate(([0], cuts + 1))]
+        ends = idx[np.concatenate((cuts, [idx.size - 1]))] + 1
+        return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+    boxes, todo = [], [(0, 0, mask.shape[1], mask.shape[0])]
+    while todo:
+        x0, y0, x1, y1 = todo.pop()
+        piece = mask[y0:y1, x0:x1]
+        rows = runs(piece.any(axis=1), 1)
+        if len(rows) > 1:
+            todo.extend((x0, y0 + a, x1, y0 + b) for a, b in rows)
+            continue
+        if not rows:
+            continue
+        y0, y1 = y0 + rows[0][0], y0 + rows[0][1]
+        cols = runs(mask[y0:y1, x0:x1].any(axis=0), max(2, (y1 - y0) // 3))
+        if len(cols) > 1:
+            todo.extend((x0 + a, y0, x0 + b, y1) for a, b in cols)
+            continue
+        boxes.append([x0 + cols[0][0], y0, x0 + cols[0][1], y1])
+        if len(boxes) > MAX_TEXT_BOXES:
+            return None
+    return sorted(boxes, key=lambda b: (b[1], b[0]))
+
+
 EMPTY_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>'
 
 
@@ -431,13 +762,13 @@ def render_svg(text: str | bytes, max_pixels: int) -> bytes:
 
 def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
     """Runs in the forked child: execute the program, capture its picture, write one frame, exit."""
-    status, error, png, how = "ok", "", b"", ""
+    status, error, png, how, boxes = "ok", "", b"", "", None
     namespace: dict = {"__name__": "__main__", "__file__": PROGRAM_NAME, "__builtins__": __builtins__}
     capture = Capture(fmt, limits["max_pixels"])
     try:
         source = code.decode("utf-8")
         if fmt == "svg" and _looks_like_svg(source):
-            png, how = render_svg(code, limits["max_pixels"]), "svg text"
+            (png, boxes), how = render_svg_with_text_boxes(code, limits["max_pixels"]), "svg text"
         else:
             capture.install_matplotlib()
             capture.install_pil()
@@ -456,7 +787,7 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
             sys.stderr.flush()
             found = capture.result(namespace, os.getcwd())
             if found:
-                png, how = found
+                png, how, boxes = found
             else:
                 status, error = (
                     "no_image",
@@ -475,9 +806,13 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
         sys.stderr.flush()
     except Exception:
         pass
-    write_frame(
-        result_fd, {"status": status, "error": error, "captured": how}, png if status == "ok" else b""
-    )
+    header = {"status": status, "error": error, "captured": how}
+    if status == "ok":
+        try:
+            header["text_boxes"] = finish_boxes(boxes, png)
+        except Exception:  # a program that broke the measuring: unknown, never a failed job
+            header["text_boxes"] = None
+    write_frame(result_fd, header, png if status == "ok" else b"")
     os._exit(0)
 
 
@@ -688,6 +1023,7 @@ class Worker:
                 status=res.get("status", "error"),
                 error=res.get("error", ""),
                 captured=res.get("captured", ""),
+                text_boxes=sane_boxes(res.get("text_boxes")),
             ), png
         return dict(header, **_death_reason(exit_status, timeout, oom_kills() > ooms)), b""
 

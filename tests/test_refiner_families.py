@@ -13,6 +13,7 @@ from coco_agent.refiners import RefineRequest, load_refiner
 from coco_agent.refiners.diffusers_refiner import DiffusersRefiner
 from coco_agent.refiners.families import FAMILIES, detect_family, instruction_for
 from coco_agent.runner import start_run
+from coco_agent.runs import read_json
 
 
 @pytest.mark.parametrize(
@@ -158,3 +159,35 @@ def test_text_keeping_inpainting_passes_the_guardrail(tmp_path, tiny_img2img_dir
     assert record["why"].startswith("kept the refined image: text accuracy held: 1.000 -> 1.000")
     assert (run_dir / "final.png").read_bytes() == (run_dir / "refined.png").read_bytes()
     assert (run_dir / "final.png").read_bytes() != (run_dir / "attempts/01/draft.png").read_bytes()
+
+
+def test_inpainting_keeps_the_text_the_sandbox_reported(tmp_path, tiny_img2img_dir, monkeypatch) -> None:
+    """The sign's text boxes come from the drawing code (fig.text), not OCR, and keep the draft's pixels."""
+    import coco_agent.refiners.diffusers_refiner as diffusers_refiner
+
+    def no_ocr(*args, **kwargs):
+        raise AssertionError("OCR was asked for text regions although the sandbox reported them")
+
+    monkeypatch.setattr(diffusers_refiner, "text_regions", no_ocr)
+    ctx = RunContext(
+        llm=ScriptedChatModel(replies=[SIGN]),
+        vlm="none",
+        sandbox="process",
+        refiner=f"inpaint:{tiny_img2img_dir}",
+        clip_model="none",
+        refine_strength=0.9,
+        refine_guard=False,
+    )
+    run_dir = tmp_path / "run"
+    result = start_run(SIGN_PROMPT, ctx, run_dir)
+    record = result["refinement"]
+    saved = read_json(run_dir / "attempts/01/text_boxes.json")
+    assert saved["source"] == "sandbox" and len(saved["boxes"]) == 1  # the one fig.text
+    assert record["settings"]["protected_from"] == "sandbox" and record["settings"]["protected_regions"] == 1
+    assert record["protected_text"] == {"source": "sandbox", "regions": 1}
+    assert read_json(run_dir / "result.json")["refinement"]["protected_text"]["source"] == "sandbox"
+    final = Image.open(run_dir / "final.png").convert("RGB")
+    draft = Image.open(run_dir / "attempts/01/draft.png").convert("RGB")
+    x0, y0, x1, y1 = saved["boxes"][0]
+    assert final.crop((x0, y0, x1, y1)).tobytes() == draft.crop((x0, y0, x1, y1)).tobytes()
+    assert ImageChops.difference(final, draft).getbbox() is not None  # the rest was repainted

@@ -9,16 +9,18 @@ from langgraph.runtime import Runtime
 
 from coco_agent.context import RunContext
 from coco_agent.nodes.repair import wants_error_repair
-from coco_agent.runs import attempt_dir, rel
+from coco_agent.runs import attempt_dir, rel, write_json
 from coco_agent.sandbox import get_sandbox
 from coco_agent.trace import TRACE_KEY, traced
 
 OUTPUT_KEEP = 20_000  # characters of stdout/stderr kept in attempts/NN/output.txt
+TEXT_BOXES_FILE = "text_boxes.json"  # where the sandbox saw the program draw text (refine protects it)
 
 
 @traced("execute")
 def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Render the program in the sandbox. Writes draft.png on success, error.txt otherwise.
+    """Render the program in the sandbox. Writes draft.png on success (and text_boxes.json when the sandbox
+    reported where the program drew text), error.txt otherwise.
 
     A crash whose traceback names a fixable keyword, legend location or colour goes to `repair` once (same
     round, no model call); anything else goes to `check`, which routes the retry.
@@ -55,6 +57,18 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
         draft = folder / "draft.png"
         draft.write_bytes(result.png)
         record |= {"draft_path": rel(state["run_dir"], draft), "width": result.width, "height": result.height}
+        if result.text_boxes is not None:
+            boxes = folder / TEXT_BOXES_FILE
+            write_json(
+                boxes,
+                {
+                    "source": "sandbox",
+                    "captured": result.extra.get("captured", ""),
+                    "size": [result.width, result.height],
+                    "boxes": [list(box) for box in result.text_boxes],
+                },
+            )
+            record |= {"text_boxes_path": rel(state["run_dir"], boxes), "text_boxes": len(result.text_boxes)}
     else:
         record["error"] = _error_text(result.error, result.stderr)
         (folder / "error.txt").write_text(f"status: {result.status}\n{record['error']}\n", encoding="utf-8")

@@ -19,7 +19,9 @@ from coco_agent.refiners import load_refiner
 from coco_agent.refiners.base import RefineRequest
 from coco_agent.refiners.guardrail import verify
 from coco_agent.refiners.policy import choose_strength
-from coco_agent.runs import FINAL_FILE
+from coco_agent.refiners.text_regions import padded_and_merged
+from coco_agent.runs import FINAL_FILE, read_json
+from coco_agent.sandbox.base import clean_text_boxes
 from coco_agent.trace import TRACE_KEY, traced
 
 REFINED_FILE = "refined.png"
@@ -72,8 +74,15 @@ def refine_and_verify(
         strength = (
             choice.strength if choice.source == "user" else None
         )  # None: the family's value for the level
+        protect = sandbox_text_regions(run_dir, state["best_round"], state["attempts"], draft.size)
         request = RefineRequest(
-            draft=draft, prompt=state["prompt"], strength=strength, level=choice.level, seed=ctx.seed
+            draft=draft,
+            prompt=state["prompt"],
+            strength=strength,
+            level=choice.level,
+            seed=ctx.seed,
+            protect=protect,
+            protect_source="sandbox" if protect is not None else None,
         )
         output = refiner.refine(request)
         output.image.save(run_dir / REFINED_FILE)
@@ -81,6 +90,12 @@ def refine_and_verify(
         error = f"{type(exc).__name__}: {str(exc)[:500]}"
         return record | {"kept": False, "error": error, "why": "refiner failed; the final image is the draft"}
     record |= {"refined": REFINED_FILE, "settings": output.settings}
+    record["protected_text"] = {
+        "source": output.settings.get("protected_from"),
+        "regions": output.settings.get("protected_regions"),
+    }
+    if record["protected_text"]["source"] is None:
+        del record["protected_text"]  # not an inpainting refiner: nothing was protected
     if not ctx.refine_guard:
         return record | {"kept": True, "why": "refined; not verified (guardrail turned off)"}
     verdict, scores = verify(
@@ -98,3 +113,20 @@ def refine_and_verify(
         "checks": verdict.checks,
         "scores": scores,
     }
+
+
+def sandbox_text_regions(
+    run_dir: Path, best_round: int, attempts: list[dict[str, Any]], size: tuple[int, int]
+) -> list[tuple[int, int, int, int]] | None:
+    """The regions inpainting keeps: the text boxes the sandbox reported for the draft (attempts/NN/
+    text_boxes.json), padded and merged; None (OCR decides) when it reported none or they are unknown."""
+    best = next((a for a in attempts if a["round"] == best_round), {})
+    path = best.get("text_boxes_path")
+    if not path:
+        return None
+    try:
+        saved = read_json(run_dir / path)
+        boxes = clean_text_boxes(saved.get("boxes"), *size) if saved.get("size") == list(size) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return padded_and_merged(boxes, size) if boxes else None

@@ -20,6 +20,7 @@ class RefineRequest:
     guidance_scale: float | None = None
     level: str | None = None  # light | medium | strong (refiners/policy.py)
     protect: list[tuple[int, int, int, int]] | None = None  # inpainting keeps these boxes; None: found by OCR
+    protect_source: str | None = None  # where `protect` came from ("sandbox": the drawing code's text)
 
 
 @dataclass

@@ -90,6 +90,9 @@ class DiffusersRefiner:
             regions = request.protect if request.protect is not None else text_regions(draft)
             call["mask_image"] = protect_mask(draft.size, regions).resize((width, height), Image.NEAREST)
             settings["protected_regions"] = len(regions)
+            settings["protected_from"] = (
+                "ocr" if request.protect is None else request.protect_source or "caller"
+            )
         with self._lock:
             result = self.pipeline(**{k: v for k, v in call.items() if k in self._accepts}).images[0]
         if result.size != draft.size:

@@ -1,7 +1,8 @@
 """Where the draft shows text, so inpainting can keep those pixels exactly.
 
-The boxes come from the local OCR engine's line boxes on the draft, padded a little. (Boxes reported by the
-sandbox from the drawing code's text artists would be exact; OCR works for any draft.)
+Best: the boxes the sandbox reported from the drawing code itself (matplotlib text artists, PIL text calls, SVG
+text elements), padded a little and merged (`padded_and_merged`). Otherwise the local OCR engine's line boxes on
+the draft, padded a little (`text_regions`): OCR works for any draft, but misses what it cannot read.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from PIL import Image, ImageDraw
 
 Box = tuple[int, int, int, int]
 PAD_FRACTION = 0.15  # of the line height, on every side
+SANDBOX_PAD = (2, 0.1, 12)  # sandbox boxes: at least 2 px, 10% of the box height, at most 12 px on every side
 
 
 def text_regions(image: Image.Image, engine: str = "auto") -> list[Box]:
@@ -28,6 +30,30 @@ def text_regions(image: Image.Image, engine: str = "auto") -> list[Box]:
         box = (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
         boxes.append(_clip(box, image.size))
     return boxes
+
+
+def padded_and_merged(boxes: list[Box], size: tuple[int, int]) -> list[Box]:
+    """Exact text boxes grown by SANDBOX_PAD (antialiasing, glow, a refiner's seams), clipped to the image, and
+    merged where they overlap so the mask stays a handful of rectangles."""
+    least, fraction, most = SANDBOX_PAD
+    grown = []
+    for x0, y0, x1, y1 in boxes:
+        pad = min(most, max(least, round(fraction * (y1 - y0))))
+        grown.append(_clip((x0 - pad, y0 - pad, x1 + pad, y1 + pad), size))
+    merged: list[Box] = []
+    for box in sorted(b for b in grown if b[0] < b[2] and b[1] < b[3]):
+        while True:
+            hit = next((m for m in merged if _overlap(m, box)), None)
+            if hit is None:
+                break
+            merged.remove(hit)
+            box = (min(box[0], hit[0]), min(box[1], hit[1]), max(box[2], hit[2]), max(box[3], hit[3]))
+        merged.append(box)
+    return sorted(merged, key=lambda b: (b[1], b[0]))
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def protect_mask(size: tuple[int, int], regions: list[Box]) -> Image.Image:

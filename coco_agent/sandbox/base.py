@@ -9,6 +9,8 @@ Status = Literal["ok", "error", "timeout", "oom", "no_image", "rejected"]
 Format = Literal["matplotlib", "pil", "svg"]
 STATUSES: frozenset[str] = frozenset(get_args(Status))
 MAX_TEXT = 128 * 1024  # characters kept of any text field a worker reports
+MAX_TEXT_BOXES = 1000  # text boxes accepted from a worker; a longer list counts as unknown
+Box = tuple[int, int, int, int]
 
 
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
@@ -20,6 +22,29 @@ def clean_text(value: object, limit: int = MAX_TEXT) -> str:
     text = value if isinstance(value, str) else "" if value is None else str(value)
     text = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\\x00")
     return text if len(text) <= limit else text[:limit] + f"\n[... {len(text) - limit} characters dropped]"
+
+
+def clean_text_boxes(value: object, width: int, height: int) -> list[Box] | None:
+    """Worker-reported text boxes, validated: a list of at most MAX_TEXT_BOXES [x0, y0, x1, y1] of plain ints,
+    clipped to the image, empty ones dropped. Anything else (wrong type, too many, a float, a bool, a nested
+    list) makes the whole list None (unknown): the job controls the process that measured them.
+    """
+    if not isinstance(value, list) or len(value) > MAX_TEXT_BOXES or width <= 0 or height <= 0:
+        return None
+    boxes: list[Box] = []
+    for item in value:
+        if not (isinstance(item, list | tuple) and len(item) == 4 and all(type(v) is int for v in item)):
+            return None
+        x0, y0, x1, y1 = item
+        box = (
+            max(0, min(x0, width)),
+            max(0, min(y0, height)),
+            max(0, min(x1, width)),
+            max(0, min(y1, height)),
+        )
+        if box[0] < box[2] and box[1] < box[3]:
+            boxes.append(box)
+    return boxes
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,9 @@ class RenderResult:
     width: int = 0
     height: int = 0
     extra: dict = field(default_factory=dict)
+    # Where the picture shows text the program drew, in its pixels (x0, y0, x1, y1; x1/y1 exclusive), reported
+    # by the worker from the drawing calls and validated here; None: unknown (not reported, or not trusted).
+    text_boxes: list[Box] | None = None
 
     def __post_init__(self) -> None:
         # A forged result frame can claim any status: never pass an unknown one on.
@@ -70,6 +98,12 @@ class RenderResult:
         for key, value in self.extra.items():
             if isinstance(value, str) or key == "captured":
                 self.extra[key] = clean_text(value, 1000)
+
+    def take_text_boxes(self, header: dict) -> None:
+        """Set `text_boxes` from a result frame's header, for the validated PNG's size (call after decoding)."""
+        self.text_boxes = (
+            clean_text_boxes(header.get("text_boxes"), self.width, self.height) if self.ok else None
+        )
 
     @property
     def ok(self) -> bool:

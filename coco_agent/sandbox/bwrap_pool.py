@@ -328,6 +328,7 @@ class BwrapPoolSandbox:
                 result.status, result.error = "rejected", str(exc)
                 return result
             result.png, result.width, result.height = png, image.width, image.height
+            result.take_text_boxes(header)
         return result
 
     def _result(self, status, started: float, **fields) -> RenderResult:

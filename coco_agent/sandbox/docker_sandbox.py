@@ -283,6 +283,7 @@ class DockerSandbox:
                 result.status, result.error = "rejected", str(exc)
                 return result
             result.png, result.width, result.height = png, image.width, image.height
+            result.take_text_boxes(header)
         if stderr:
             result.extra["worker_stderr"] = stderr.decode("utf-8", "replace")[-2000:]
         return result

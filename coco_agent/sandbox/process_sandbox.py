@@ -145,6 +145,7 @@ class ProcessSandbox:
                 result.status, result.error = "rejected", str(exc)
                 return result
             result.png, result.width, result.height = png, image.width, image.height
+            result.take_text_boxes(header)
         return result
 
     def _read_result(self, proc: subprocess.Popen, limits: SandboxLimits, deadline: float):
