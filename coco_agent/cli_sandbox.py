@@ -57,7 +57,10 @@ def add_bench_parser(subparsers) -> None:
         help="seconds per draft: warm pools vs bare interpreter vs a fresh sandbox per job, and fidelity",
     )
     sandbox.add_argument(
-        "--corpus", type=Path, default=None, help="folder of .py/.svg programs (default: ChartMimic)"
+        "--corpus",
+        type=Path,
+        default=None,
+        help="folder of .py/.svg programs (default: ChartMimic), or 'typical': 40 generated 12-point line charts",
     )
     sandbox.add_argument("--limit", type=int, default=None, help="first N programs (by name)")
     sandbox.add_argument(
@@ -83,6 +86,8 @@ def cmd_bench_sandbox(args: argparse.Namespace) -> int:
     from coco_agent.sandbox.image import build_image, docker_client
 
     corpus = args.corpus or _default_corpus()
+    if str(corpus) == bench.TYPICAL:
+        corpus = bench.typical_corpus(Path(tempfile.mkdtemp(prefix="coco-typical-")))
     if not corpus.is_dir():
         err.print(f"[red]no corpus at {corpus}[/red]: pass --corpus DIR")
         return EXIT_UNAVAILABLE

@@ -91,3 +91,19 @@ def test_bench_sandbox_without_docker(tmp_path, capsys, monkeypatch):
     assert set(figures["seconds"]) == set(paths.split(","))
     assert figures["p50_bwrap_warm_ratio"] > 0 and figures["p50_bwrap_job_ratio"] > 0
     assert figures["fidelity_bwrap_warm"]["matched"] == 2, figures["fidelity_bwrap_warm"]
+
+
+def test_typical_corpus_is_twelve_point_line_charts(tmp_path, capsys, monkeypatch):
+    """`--corpus typical` generates the anchor workload (12-point line charts) and renders it."""
+    from coco_agent.sandbox.bench import typical_corpus
+
+    files = sorted(typical_corpus(tmp_path / "typical").glob("*.py"))
+    assert len(files) == 40 and len({f.read_text() for f in files}) == 40
+    assert all('"Dec"' in f.read_text() and "ax.plot(months, values" in f.read_text() for f in files)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert (
+        main(["bench", "sandbox", "--corpus", "typical", "--limit", "2", "--paths", "bare_host", "--json"])
+        == 0
+    )
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["rendered"] == 2 and figures["failed"] == 0, figures["failures"]

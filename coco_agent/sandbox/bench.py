@@ -102,6 +102,40 @@ class ProgramRow:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
+TYPICAL = "typical"
+_TYPICAL_PROGRAM = """import matplotlib.pyplot as plt
+
+months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+values = {values}
+fig, ax = plt.subplots(figsize=(8, 5))
+ax.plot(months, values, marker="{marker}", color="{color}", linewidth=2, label="{label}")
+ax.set_title("{title}")
+ax.set_xlabel("Month")
+ax.set_ylabel("{label}")
+ax.grid(True, alpha=0.3)
+ax.legend(loc="upper left")
+fig.tight_layout()
+plt.savefig("chart.png", dpi=100)
+"""
+
+
+def typical_corpus(directory: Path, count: int = 40) -> Path:
+    """Write `count` typical agent drafts (a 12-point matplotlib line chart each, the issue's anchor workload)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    colors, markers = ("tab:blue", "darkorange", "seagreen", "crimson", "purple"), "osd^v"
+    for i in range(count):
+        values = [round(50 + 30 * ((i + 3) * k % 7) / 7 + k * (i % 5), 1) for k in range(12)]
+        program = _TYPICAL_PROGRAM.format(
+            values=values,
+            marker=markers[i % len(markers)],
+            color=colors[i % len(colors)],
+            label=("Revenue (k$)", "Visitors", "Orders", "Rainfall (mm)")[i % 4],
+            title=f"Monthly figures {2000 + i}",
+        )
+        (directory / f"line_{i:03d}.py").write_text(program, encoding="utf-8")
+    return directory
+
+
 def corpus_files(corpus: Path, limit: int | None = None) -> list[Path]:
     """The corpus's .py and .svg files, sorted by name, at most `limit`."""
     files = sorted(p for p in corpus.iterdir() if p.suffix in {".py", ".svg"} and p.is_file())
