@@ -11,6 +11,7 @@ from conftest import CHARTMIMIC, require
 from fixtures_models import ScriptedChatModel
 from programs import ACCEPT
 
+from coco_agent.codeblocks import extract_code
 from coco_agent.context import RunContext
 from coco_agent.repairs import repair_code, repair_from_error
 from coco_agent.repairs.calls import nearest_legend_loc
@@ -315,6 +316,15 @@ def test_pathologically_nested_programs_are_left_unchanged(code):
     """RecursionError/MemoryError on the host: the program runs as written (the sandbox reports on it)."""
     assert repair_code(code).code == code
     assert repair_from_error(code, KEYWORD_ERROR).code == code
+
+
+@pytest.mark.parametrize(
+    "code", [DEEP["unary"], "import matplotlib.pyplot as plt\nx = 1" + "+1" * 3000 + "\n"]
+)
+def test_unfenced_pathological_answer_does_not_crash_code_extraction(code):
+    """extract_code compiles an unfenced answer on the host to see whether it is Python: a MemoryError or
+    RecursionError there fails the run (write_code has no guard); it is simply not a program."""
+    assert extract_code(code, "matplotlib") == ""
 
 
 # --- the repair node in the graph ----------------------------------------------------------------------------
