@@ -33,6 +33,6 @@ def _looks_like_python(text: str) -> bool:
     hinted = sum(1 for line in lines if _CODE_HINT.match(line))
     try:
         compile(text, "<answer>", "exec")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # deep nesting: Recursion/MemoryError
         return False
     return hinted >= max(1, len(lines) // 4)

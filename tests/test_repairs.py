@@ -11,6 +11,7 @@ from conftest import CHARTMIMIC, require
 from fixtures_models import ScriptedChatModel
 from programs import ACCEPT
 
+from coco_agent.codeblocks import extract_code
 from coco_agent.context import RunContext
 from coco_agent.repairs import repair_code, repair_from_error
 from coco_agent.repairs.calls import nearest_legend_loc
@@ -297,6 +298,35 @@ def test_chartmimic_programs_get_no_repairs():
     assert {name: r for name, r in repaired.items() if r} == {}
 
 
+# --- pathological programs -----------------------------------------------------------------------------------
+
+DEEP = {  # each parses in Python, or nearly: ast.parse or a recursive visitor runs out of stack on the host
+    "call_chain": "import matplotlib.pyplot as plt\nplt.gca()" + ".legend(loc='upper middle')" * 400 + "\n",
+    "attribute_chain": "import matplotlib.pyplot as plt\nx = plt"
+    + ".a" * 3000
+    + "\nplt.plot([1], colr='r')\n",
+    "sum": "import matplotlib.pyplot as plt\nplt.plot([1], color='gren')\nx = 1" + "+1" * 900 + "\n",
+    "unary": "x = " + "-" * 50_000 + "1\n",  # MemoryError in the parser
+}
+KEYWORD_ERROR = "File \"program.py\", line 2\nTypeError: got an unexpected keyword argument 'colr'"
+
+
+@pytest.mark.parametrize("code", DEEP.values(), ids=DEEP.keys())
+def test_pathologically_nested_programs_are_left_unchanged(code):
+    """RecursionError/MemoryError on the host: the program runs as written (the sandbox reports on it)."""
+    assert repair_code(code).code == code
+    assert repair_from_error(code, KEYWORD_ERROR).code == code
+
+
+@pytest.mark.parametrize(
+    "code", [DEEP["unary"], "import matplotlib.pyplot as plt\nx = 1" + "+1" * 3000 + "\n"]
+)
+def test_unfenced_pathological_answer_does_not_crash_code_extraction(code):
+    """extract_code compiles an unfenced answer on the host to see whether it is Python: a MemoryError or
+    RecursionError there fails the run (write_code has no guard); it is simply not a program."""
+    assert extract_code(code, "matplotlib") == ""
+
+
 # --- the repair node in the graph ----------------------------------------------------------------------------
 
 BROKEN = """```python
@@ -379,3 +409,20 @@ def test_no_repairs_runs_the_program_as_written(tmp_path):
     assert result["status"] == "failed" and len(coder_calls) == 1
     assert not (run_dir / "attempts/01/code.orig.py").exists()
     assert [t["why"] for t in read_trace(run_dir) if t["node"] == "repair"] == ["repairs turned off"]
+
+
+GOOD = WRONG_PLACE.replace(', color="red"', "")
+
+
+def test_a_crashing_repair_never_loses_the_run(tmp_path, monkeypatch):
+    """A bug in the repairs (here: any exception) runs the program as written instead of failing the run."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("repair bug")
+
+    monkeypatch.setattr("coco_agent.nodes.repair.repair_code", broken)
+    monkeypatch.setattr("coco_agent.nodes.repair.repair_from_error", broken)
+    result, run_dir, _ = run(tmp_path, GOOD, sandbox="process", max_rounds=1)
+    assert result["status"] == "accepted", result.get("error")
+    line = next(t for t in read_trace(run_dir) if t["node"] == "repair")
+    assert line["decision"] == "execute" and "repair bug" in line["why"]

@@ -36,6 +36,7 @@ from coco_agent.sandbox.base import MAX_TEXT, STATUSES
 from coco_agent.sandbox.bwrap import bwrap_supports
 from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
 from coco_agent.sandbox.docker_sandbox import OWNER_LABEL
+from coco_agent.sandbox.frames import FrameReader
 from coco_agent.sandbox.process_sandbox import ProcessSandbox
 
 KINDS = ("docker", "bwrap_warm", "bubblewrap", "process")
@@ -877,6 +878,59 @@ def test_forged_result_fields(sandbox):
     assert result.status == "error" and "pwned" in result.error
     assert isinstance(result.error, str) and len(result.error) <= MAX_TEXT + 200
     assert result.extra.get("captured") == "12345"
+
+
+def _busy(sandbox) -> int:
+    """Workers (containers) a pool still counts as taken after render() returned: always 0."""
+    idle = getattr(sandbox, "_idle", None)
+    if idle is None:  # not a pool
+        return 0
+    return sandbox._live - (sum(map(len, idle.values())) if isinstance(idle, dict) else len(idle))
+
+
+@pytest.mark.parametrize("sandbox", kinds("forged_fields"), indirect=True)
+def test_forged_unhashable_status(sandbox):
+    """A result frame whose status is a list: an error result, never a TypeError out of render() that leaves a
+    worker taken for good (the bubblewrap fixture has two: two such jobs and every later render waits forever)."""
+    result = _run(sandbox, _forge_result({"status": ["ok"], "error": "", "captured": "forged"}))
+    assert result.status == "error", (result.status, result.error)
+    assert _busy(sandbox) == 0
+
+
+@pytest.mark.parametrize("sandbox", kinds("forged_fields"), indirect=True)
+def test_forged_deeply_nested_header(sandbox):
+    """An error of 900 nested lists (fine for the worker, near the top of its stack), read by a host deeper in
+    its own (render() runs inside the graph): an error result, not a RecursionError out of render()."""
+    code = textwrap.dedent(_forge_result({"status": "error", "error": "@@"}))
+    code = code.replace(".encode()", ".replace('\"@@\"', '[' * 900 + ']' * 900).encode()", 1)
+
+    def deep(n: int) -> RenderResult:
+        return deep(n - 1) if n else _run(sandbox, code)
+
+    result = deep(150)
+    assert result.status == "error", (result.status, result.error)
+    assert _busy(sandbox) == 0
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"payload_len": [1]}',
+        b'{"payload_len": Infinity}',
+        b'{"a": "\\ud800"}',
+    ],
+    ids=["deep", "list_len", "infinite_len", "surrogate"],
+)
+def test_host_frame_reader_refuses_malformed_headers(header: bytes):
+    """Whatever bytes arrive (a root job in the process sandbox can write the worker's pipes), the host's frame
+    reader returns frames or raises ValueError (a protocol error), nothing else."""
+    reader = FrameReader(max_payload=1 << 20)
+    try:
+        frames = reader.feed(struct.pack(">I", len(header)) + header)
+    except ValueError:
+        return
+    assert all(isinstance(h, dict) for h, _ in frames)
 
 
 # ---------------------------------------------------------------- SVG

@@ -29,7 +29,10 @@ def wants_error_repair(state: dict[str, Any], attempt: dict[str, Any], ctx: RunC
     if state.get("format") == "svg" or not attempt.get("code_path"):
         return False
     code = (Path(state["run_dir"]) / attempt["code_path"]).read_text(encoding="utf-8")
-    return repair_from_error(code, attempt.get("error") or "", state["format"]).changed
+    try:
+        return repair_from_error(code, attempt.get("error") or "", state["format"]).changed
+    except Exception:  # repairs parse untrusted code: a bug there must not fail the run (see repair())
+        return False
 
 
 @traced("repair")
@@ -45,11 +48,18 @@ def repair(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
     code_path = Path(state["run_dir"]) / attempt["code_path"]
     code = code_path.read_text(encoding="utf-8")
     after_error = attempt.get("status") == "error"
-    result: RepairResult = (
-        repair_from_error(code, attempt.get("error") or "", state["format"])
-        if after_error
-        else repair_code(code, state["format"])
-    )
+    try:
+        result: RepairResult = (
+            repair_from_error(code, attempt.get("error") or "", state["format"])
+            if after_error
+            else repair_code(code, state["format"])
+        )
+    except Exception as exc:  # repairs parse untrusted code on the host: a bug there runs it as written
+        why = f"repairs failed ({type(exc).__name__}: {exc}); running the program as written"
+        update: dict[str, Any] = {"route": "execute", "why": why[:1000], TRACE_KEY: {"repairs": []}}
+        if after_error:  # tried this round: never back here for the same error
+            update["attempts"] = [{"round": rnd, "error_repaired": True}]
+        return update
     if not result.changed:
         return {"route": "execute", "why": "no repairs needed", TRACE_KEY: {"repairs": []}}
     folder = attempt_dir(state["run_dir"], rnd)

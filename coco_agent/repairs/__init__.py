@@ -60,6 +60,13 @@ def repair_code(code: str, fmt: str = "matplotlib") -> RepairResult:
     """Run every repair over a program; SVG (and anything that still does not parse) comes back unchanged."""
     if fmt == "svg":
         return RepairResult(code)
+    try:
+        return _repair_code(code)
+    except (RecursionError, MemoryError):  # deeply nested source: ast.parse or a visitor ran out of stack
+        return RepairResult(code)
+
+
+def _repair_code(code: str) -> RepairResult:
     from coco_agent.repairs.calls import repair_keywords, repair_legend_locations
     from coco_agent.repairs.colours import repair_colours
     from coco_agent.repairs.indentation import repair_indentation
@@ -85,7 +92,10 @@ def repair_from_error(code: str, error: str, fmt: str = "matplotlib") -> RepairR
         return RepairResult(code)
     from coco_agent.repairs.from_error import repair_error
 
-    return repair_error(code, error)
+    try:
+        return repair_error(code, error)
+    except (RecursionError, MemoryError):  # deeply nested source: ast.parse or a visitor ran out of stack
+        return RepairResult(code)
 
 
 __all__ = ["Repair", "RepairResult", "repair_code", "repair_from_error"]

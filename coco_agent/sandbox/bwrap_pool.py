@@ -29,7 +29,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, clean_text, encode_source
 from coco_agent.sandbox.bwrap import bwrap_command, bwrap_supports, host_mpl_cache, job_frame
 from coco_agent.sandbox.frames import FrameReader, encode_frame
 from coco_agent.sandbox.image import sandbox_dir
@@ -178,10 +178,19 @@ class BwrapPoolSandbox:
             return self._no_result(worker, why, limits, started)
         worker.jobs += 1
         result = self._finish(header, png, worker, limits, started)
-        if header.get("status") in HEALTHY and header.get("clean") is True and worker.jobs < self.max_jobs:
+        # The status is the job's to forge (any JSON): `in HEALTHY` on a list would raise TypeError here and
+        # leave the worker taken for good, so only a string counts as healthy.
+        status = header.get("status")
+        if (
+            isinstance(status, str)
+            and status in HEALTHY
+            and header.get("clean") is True
+            and worker.jobs < self.max_jobs
+        ):
             self._release(worker)
         else:
-            result.extra["recycled"] = header.get("unclean") or header.get("status") or "max jobs"
+            # set after RenderResult cleaned its fields: cap a forged status here
+            result.extra["recycled"] = clean_text(header.get("unclean") or status or "max jobs", 200)
             self._retire(worker)
         return result
 

@@ -6,6 +6,19 @@ import json
 import struct
 
 MAX_HEADER = 1 << 20
+MAX_DEPTH = 8  # nesting of a frame header; real ones reach 3 (text_boxes: a list of lists in the header)
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """Whether lists/dicts nest more than `limit` deep (iterative: no recursion on untrusted data)."""
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            todo.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def encode_frame(header: dict, payload: bytes = b"") -> bytes:
@@ -36,10 +49,20 @@ class FrameReader:
                     raise ValueError(f"protocol frame header of {size} bytes exceeds {MAX_HEADER}")
                 if len(self.buf) < 4 + size:
                     break
-                header = json.loads(bytes(self.buf[4 : 4 + size]))
-                if not isinstance(header, dict):
-                    raise ValueError("protocol frame header is not a JSON object")
-                self._need = int(header.get("payload_len", 0))
+                # A forged header (a root job can write the worker's pipes in the process sandbox, and the worker
+                # forwards fields of the job's own result) must end as ValueError, the protocol error every
+                # reader handles: deep nesting raises RecursionError, a list or Infinity as payload_len
+                # TypeError or OverflowError. Nesting is capped too: code downstream (str() of a field)
+                # recurses over it, on a host stack already deep inside the graph.
+                try:
+                    header = json.loads(bytes(self.buf[4 : 4 + size]))
+                    if not isinstance(header, dict):
+                        raise ValueError("protocol frame header is not a JSON object")
+                    self._need = int(header.get("payload_len", 0))
+                except (RecursionError, TypeError, OverflowError) as exc:
+                    raise ValueError(f"malformed protocol frame header ({type(exc).__name__})") from None
+                if _too_deep(header, MAX_DEPTH):
+                    raise ValueError(f"protocol frame header nested more than {MAX_DEPTH} deep")
                 if not 0 <= self._need <= self.max_payload:
                     raise ValueError(
                         f"protocol frame payload of {self._need} bytes exceeds {self.max_payload}"

@@ -21,7 +21,7 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, clean_text, encode_source
 from coco_agent.sandbox.docker_sandbox import STDERR_CAP, DockerSandbox
 from coco_agent.sandbox.frames import FrameReader, encode_frame
 from coco_agent.sandbox.image import WORKER_PATH
@@ -154,10 +154,19 @@ class PoolSandbox(DockerSandbox):
         slot.jobs += 1
         result = self._finish(header, png, stderr, limits, started, slot.cid[:12])
         result.extra["pool_job"] = slot.jobs
-        if header.get("status") in HEALTHY and header.get("clean") is True and slot.jobs < self.max_jobs:
+        # The status is the job's to forge (any JSON): `in HEALTHY` on a list would raise TypeError here and
+        # leave the slot taken for good, so only a string counts as healthy.
+        status = header.get("status")
+        if (
+            isinstance(status, str)
+            and status in HEALTHY
+            and header.get("clean") is True
+            and slot.jobs < self.max_jobs
+        ):
             self._release(slot)
         else:
-            result.extra["recycled"] = header.get("unclean") or header.get("status") or "max jobs"
+            # set after RenderResult cleaned its fields: cap a forged status here
+            result.extra["recycled"] = clean_text(header.get("unclean") or status or "max jobs", 200)
             self._retire(slot)
         return result
 
