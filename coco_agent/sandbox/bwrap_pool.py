@@ -29,13 +29,12 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, clean_text, encode_source
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
 from coco_agent.sandbox.bwrap import bwrap_command, bwrap_supports, host_mpl_cache, job_frame
-from coco_agent.sandbox.frames import FrameReader, encode_frame
+from coco_agent.sandbox.frames import FrameReader, encode_frame, read_result, recycle_reason
 from coco_agent.sandbox.image import sandbox_dir
 from coco_agent.sandbox.png import ImageRejected, decode_png
 
-HEALTHY = frozenset({"ok", "error", "no_image", "rejected"})  # statuses after which a worker is reused
 STDERR_CAP = 16 * 1024
 
 
@@ -167,10 +166,7 @@ class BwrapPoolSandbox:
         try:
             worker.send(encode_frame(job, source))
             deadline = time.monotonic() + limits.timeout_s + self.job_grace_s
-            while header is None or header.get("type") != "result":
-                header, png, why = worker.read_frame(deadline)
-                if header is None:
-                    break
+            header, png, why = read_result(worker.read_frame, deadline)
         except OSError as exc:
             header, why = None, f"eof ({exc})"
         if header is None:
@@ -178,19 +174,11 @@ class BwrapPoolSandbox:
             return self._no_result(worker, why, limits, started)
         worker.jobs += 1
         result = self._finish(header, png, worker, limits, started)
-        # The status is the job's to forge (any JSON): `in HEALTHY` on a list would raise TypeError here and
-        # leave the worker taken for good, so only a string counts as healthy.
-        status = header.get("status")
-        if (
-            isinstance(status, str)
-            and status in HEALTHY
-            and header.get("clean") is True
-            and worker.jobs < self.max_jobs
-        ):
+        reason = recycle_reason(header, worker.jobs, self.max_jobs)
+        if reason is None:
             self._release(worker)
         else:
-            # set after RenderResult cleaned its fields: cap a forged status here
-            result.extra["recycled"] = clean_text(header.get("unclean") or status or "max jobs", 200)
+            result.extra["recycled"] = reason  # set after RenderResult cleaned its fields: capped there
             self._retire(worker)
         return result
 

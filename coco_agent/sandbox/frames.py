@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import struct
 
+from coco_agent.sandbox.base import clean_text
+
 MAX_HEADER = 1 << 20
 MAX_DEPTH = 8  # nesting of a frame header; real ones reach 3 (text_boxes: a list of lists in the header)
 
@@ -75,3 +77,33 @@ class FrameReader:
             del self.buf[: self._need]
             self._header = None
         return frames
+
+
+HEALTHY = frozenset(
+    {"ok", "error", "no_image", "rejected"}
+)  # job statuses after which a warm worker is reused
+
+
+def read_result(read_frame, deadline: float) -> tuple[dict | None, bytes, str]:
+    """Read frames until the job's result (other frames, e.g. pings, are skipped) or until none comes.
+
+    `read_frame(deadline)` returns (header, payload, why) with header None on EOF, deadline or a bad frame.
+    """
+    header, payload, why = None, b"", ""
+    while header is None or header.get("type") != "result":
+        header, payload, why = read_frame(deadline)
+        if header is None:
+            break
+    return header, payload, why
+
+
+def recycle_reason(header: dict, jobs: int, max_jobs: int) -> str | None:
+    """None when the worker that sent this result may take another job, else why it must be replaced.
+
+    The header is the job's to forge (any JSON): only a string status counts as healthy (`in HEALTHY` on a
+    list would raise TypeError and leave the worker taken for good), and the reason is capped.
+    """
+    status = header.get("status")
+    if isinstance(status, str) and status in HEALTHY and header.get("clean") is True and jobs < max_jobs:
+        return None
+    return clean_text(header.get("unclean") or status or "max jobs", 200)

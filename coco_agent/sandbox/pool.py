@@ -21,12 +21,11 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, clean_text, encode_source
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
 from coco_agent.sandbox.docker_sandbox import STDERR_CAP, DockerSandbox
-from coco_agent.sandbox.frames import FrameReader, encode_frame
+from coco_agent.sandbox.frames import FrameReader, encode_frame, read_result, recycle_reason
 from coco_agent.sandbox.image import WORKER_PATH
 
-HEALTHY = frozenset({"ok", "error", "no_image", "rejected"})  # statuses after which a container is reused
 Key = tuple[int, int, float]  # container-level limits: memory_mb, pids, cpus
 
 
@@ -137,10 +136,7 @@ class PoolSandbox(DockerSandbox):
         try:
             slot.raw.sendall(encode_frame(self._job(slot, fmt, limits), source))
             deadline = time.monotonic() + limits.timeout_s + self.job_grace_s
-            while header is None or header.get("type") != "result":
-                header, png, why = slot.read_frame(deadline)
-                if header is None:
-                    break
+            header, png, why = read_result(slot.read_frame, deadline)
         except OSError as exc:
             header, why = None, f"eof ({exc})"
         stderr = slot.take_stderr()
@@ -154,19 +150,11 @@ class PoolSandbox(DockerSandbox):
         slot.jobs += 1
         result = self._finish(header, png, stderr, limits, started, slot.cid[:12])
         result.extra["pool_job"] = slot.jobs
-        # The status is the job's to forge (any JSON): `in HEALTHY` on a list would raise TypeError here and
-        # leave the slot taken for good, so only a string counts as healthy.
-        status = header.get("status")
-        if (
-            isinstance(status, str)
-            and status in HEALTHY
-            and header.get("clean") is True
-            and slot.jobs < self.max_jobs
-        ):
+        reason = recycle_reason(header, slot.jobs, self.max_jobs)
+        if reason is None:
             self._release(slot)
         else:
-            # set after RenderResult cleaned its fields: cap a forged status here
-            result.extra["recycled"] = clean_text(header.get("unclean") or status or "max jobs", 200)
+            result.extra["recycled"] = reason  # set after RenderResult cleaned its fields: capped there
             self._retire(slot)
         return result
 
