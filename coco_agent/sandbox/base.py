@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, get_args
 
@@ -108,6 +109,35 @@ class RenderResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok" and self.png is not None
+
+
+def result_from_frame(
+    kind: str, header: dict, png: bytes, limits: SandboxLimits, started: float, **extra: object
+) -> RenderResult:
+    """The result a worker's result frame describes: fields cleaned, the PNG decoded and checked, boxes taken.
+
+    `started` is the host's time.monotonic() when the job began; `extra` adds host-side notes (container, worker).
+    """
+    from coco_agent.sandbox.png import ImageRejected, decode_png
+
+    result = RenderResult(
+        status=header.get("status", "error"),
+        seconds=round(time.monotonic() - started, 3),
+        sandbox=kind,
+        error=header.get("error", ""),
+        stdout=header.get("stdout", ""),
+        stderr=header.get("stderr", ""),
+        extra={"captured": header.get("captured", ""), "worker_seconds": header.get("seconds"), **extra},
+    )
+    if result.status == "ok":
+        try:
+            image = decode_png(png, limits.max_pixels, limits.max_png_bytes)
+        except ImageRejected as exc:
+            result.status, result.error = "rejected", str(exc)
+            return result
+        result.png, result.width, result.height = png, image.width, image.height
+        result.take_text_boxes(header)
+    return result
 
     def summary(self) -> dict:
         """JSON-safe record without the image bytes."""

@@ -29,11 +29,10 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source, result_from_frame
 from coco_agent.sandbox.bwrap import bwrap_command, bwrap_supports, host_mpl_cache, job_frame
 from coco_agent.sandbox.frames import FrameReader, encode_frame, read_result, recycle_reason
 from coco_agent.sandbox.image import sandbox_dir
-from coco_agent.sandbox.png import ImageRejected, decode_png
 
 STDERR_CAP = 16 * 1024
 
@@ -302,30 +301,12 @@ class BwrapPoolSandbox:
     def _finish(
         self, header: dict, png: bytes, worker: _Worker, limits: SandboxLimits, started: float
     ) -> RenderResult:
-        result = self._result(
-            header.get("status", "error"),
-            started,
-            error=header.get("error", ""),
-            stdout=header.get("stdout", ""),
-            stderr=header.get("stderr", ""),
-            extra={
-                "captured": header.get("captured", ""),
-                "worker_seconds": header.get("seconds"),
-                "worker": worker.name,
-                "pool_job": worker.jobs,
-            },
+        result = result_from_frame(
+            self.kind, header, png, limits, started, worker=worker.name, pool_job=worker.jobs
         )
         stderr = worker.take_stderr()
         if stderr:
             result.extra["worker_stderr"] = stderr.decode("utf-8", "replace")[-2000:]
-        if result.status == "ok":
-            try:
-                image = decode_png(png, limits.max_pixels, limits.max_png_bytes)
-            except ImageRejected as exc:
-                result.status, result.error = "rejected", str(exc)
-                return result
-            result.png, result.width, result.height = png, image.width, image.height
-            result.take_text_boxes(header)
         return result
 
     def _result(self, status, started: float, **fields) -> RenderResult:

@@ -10,10 +10,16 @@ import struct
 import threading
 import time
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, SandboxUnavailable, encode_source
+from coco_agent.sandbox.base import (
+    Format,
+    RenderResult,
+    SandboxLimits,
+    SandboxUnavailable,
+    encode_source,
+    result_from_frame,
+)
 from coco_agent.sandbox.frames import FrameReader, encode_frame
 from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH, docker_client, image_tag
-from coco_agent.sandbox.png import ImageRejected, decode_png
 
 LABEL = "coco-agent.sandbox"
 OWNER_LABEL = "coco-agent.owner"
@@ -262,28 +268,7 @@ class DockerSandbox:
     def _finish(
         self, header: dict, png: bytes, stderr: bytes, limits: SandboxLimits, started: float, cid: str
     ) -> RenderResult:
-        status = header.get("status", "error")
-        extra = {
-            "captured": header.get("captured", ""),
-            "worker_seconds": header.get("seconds"),
-            "container": cid,
-        }
-        result = self._result(
-            status,
-            started,
-            error=header.get("error", ""),
-            stdout=header.get("stdout", ""),
-            stderr=header.get("stderr", ""),
-            extra=extra,
-        )
-        if status == "ok":
-            try:
-                image = decode_png(png, limits.max_pixels, limits.max_png_bytes)
-            except ImageRejected as exc:
-                result.status, result.error = "rejected", str(exc)
-                return result
-            result.png, result.width, result.height = png, image.width, image.height
-            result.take_text_boxes(header)
+        result = result_from_frame(self.kind, header, png, limits, started, container=cid)
         if stderr:
             result.extra["worker_stderr"] = stderr.decode("utf-8", "replace")[-2000:]
         return result

@@ -19,11 +19,10 @@ import sys
 import tempfile
 import time
 
-from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source
+from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source, result_from_frame
 from coco_agent.sandbox.bwrap import BASE_ENV, bwrap_command, bwrap_supports, host_mpl_cache, job_frame
 from coco_agent.sandbox.frames import FrameReader, encode_frame
 from coco_agent.sandbox.image import sandbox_dir
-from coco_agent.sandbox.png import ImageRejected, decode_png
 
 STDERR_CAP = 16 * 1024
 
@@ -130,23 +129,7 @@ class ProcessSandbox:
                 error=f"the sandbox worker ended without a result ({why}): {tail[-500:]}",
                 stderr=tail,
             )
-        result = self._result(
-            header.get("status", "error"),
-            started,
-            error=header.get("error", ""),
-            stdout=header.get("stdout", ""),
-            stderr=header.get("stderr", ""),
-            extra={"captured": header.get("captured", ""), "worker_seconds": header.get("seconds")},
-        )
-        if result.status == "ok":
-            try:
-                image = decode_png(png, limits.max_pixels, limits.max_png_bytes)
-            except ImageRejected as exc:
-                result.status, result.error = "rejected", str(exc)
-                return result
-            result.png, result.width, result.height = png, image.width, image.height
-            result.take_text_boxes(header)
-        return result
+        return result_from_frame(self.kind, header, png, limits, started)
 
     def _read_result(self, proc: subprocess.Popen, limits: SandboxLimits, deadline: float):
         frames = FrameReader(max_payload=limits.max_png_bytes + (1 << 20))
