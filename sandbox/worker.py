@@ -881,6 +881,9 @@ class Worker:
     def __init__(self, chan_in: int, chan_out: int, jobs_root: str, reset: bool = False) -> None:
         self.chan_in, self.chan_out, self.jobs_root = chan_in, chan_out, jobs_root
         self.count, self.reset = 0, reset
+        # Read-only binds the sandbox placed inside the scratch folders (bubblewrap binds the host's Python
+        # prefix at its own path, which may lie under /tmp): the wipe keeps them and the folders leading there.
+        self.keep = mount_points_below((tempfile.gettempdir(), "/dev/shm")) if reset else set()
 
     def serve(self, max_jobs: int = 0) -> None:
         while True:
@@ -916,8 +919,7 @@ class Worker:
         try:
             for folder in (tempfile.gettempdir(), "/dev/shm"):
                 if os.path.isdir(folder) and not os.path.islink(folder):
-                    for entry in os.listdir(folder):
-                        remove_tree(os.path.join(folder, entry))
+                    wipe_folder(folder, self.keep)
             os.makedirs(self.jobs_root, mode=0o700)
             mpl = os.environ.get("MPLCONFIGDIR", "")
             if MPL_SEED and mpl:
@@ -1078,6 +1080,48 @@ def _pidfd(pid: int) -> int | None:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
         return None
+
+
+def mount_points_below(folders: tuple[str, ...]) -> set[str]:
+    """Mount points strictly inside any of `folders`, from /proc/self/mountinfo (octal escapes decoded)."""
+    found: set[str] = set()
+    prefixes = tuple(folder.rstrip("/") + "/" for folder in folders)
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) > 4:
+                    point = _unescape_mount(fields[4])
+                    if point.startswith(prefixes):
+                        found.add(point.rstrip("/"))
+    except OSError:
+        pass
+    return found
+
+
+def _unescape_mount(field: str) -> str:
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def wipe_folder(folder: str, keep: set[str]) -> None:
+    """Empty `folder`, except the mount points in `keep` and the folders that lead to them (emptied around)."""
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if path in keep:
+            continue
+        if any(k.startswith(path + "/") for k in keep) and stat.S_ISDIR(os.lstat(path).st_mode):
+            os.chmod(path, 0o755)
+            wipe_folder(path, keep)
+            continue
+        remove_tree(path)
 
 
 def remove_tree(path: str) -> None:

@@ -87,6 +87,29 @@ def test_jobs_reuse_a_warm_worker(pool):
     assert second.extra["pool_job"] == first.extra["pool_job"] + 1
 
 
+def test_python_under_tmp_stays_bound_and_workers_are_reused(tmp_path):
+    """A Python install under /tmp (a checkout there, its .venv) is bound inside the job's /tmp: the wipe
+    between jobs keeps those read-only binds (it used to fail with EROFS and recycle every worker)."""
+    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    (site / "host.pth").write_text("\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
+    assert str(venv).startswith("/tmp/")
+    sandbox = BwrapPoolSandbox(python=str(venv / "bin" / "python"), pool_size=1, max_workers=1)
+    try:
+        results = [_render(sandbox, PLOT + f"open('/tmp/junk-{i}', 'w').write('x')\n") for i in range(3)]
+        for result in results:
+            assert result.status == "ok", result.error
+            assert "recycled" not in result.extra, result.extra
+        assert len({result.extra["worker"] for result in results}) == 1
+        probe = _render(sandbox, "import os\nprint(sorted(os.listdir('/tmp')))\n" + PLOT)
+        assert "junk-" not in probe.stdout  # the job's own files were wiped around the binds
+    finally:
+        sandbox.close()
+
+
 def test_worker_is_pid_1_without_network_or_capabilities(pool):
     code = """
         import json, os, socket

@@ -110,6 +110,12 @@ class RenderResult:
     def ok(self) -> bool:
         return self.status == "ok" and self.png is not None
 
+    def summary(self) -> dict:
+        """JSON-safe record without the image bytes."""
+        d = asdict(self)
+        d.pop("png")
+        return d
+
 
 def result_from_frame(
     kind: str, header: dict, png: bytes, limits: SandboxLimits, started: float, **extra: object
@@ -138,12 +144,6 @@ def result_from_frame(
         result.png, result.width, result.height = png, image.width, image.height
         result.take_text_boxes(header)
     return result
-
-    def summary(self) -> dict:
-        """JSON-safe record without the image bytes."""
-        d = asdict(self)
-        d.pop("png")
-        return d
 
 
 class Sandbox(Protocol):

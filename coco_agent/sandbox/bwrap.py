@@ -67,7 +67,15 @@ def bwrap_command(
     for path in ("/etc/fonts", "/etc/ld.so.cache", "/etc/localtime"):
         if os.path.exists(path):
             cmd += ["--ro-bind", path, path]
-    for prefix in sorted({sys.base_prefix, sys.prefix, str(Path(python).resolve().parent.parent)}):
+    # The host's Python, and the job's (its virtualenv as named, whose pyvenv.cfg points to its base install)
+    interpreter = Path(python).absolute()
+    prefixes = {
+        sys.base_prefix,
+        sys.prefix,
+        str(interpreter.parent.parent),
+        str(interpreter.resolve().parent.parent),
+    }
+    for prefix in sorted(prefixes):
         if not prefix.startswith("/usr"):
             cmd += ["--ro-bind", prefix, prefix]
     cmd += ["--ro-bind", worker, WORKER_IN_BWRAP]
