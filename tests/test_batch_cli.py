@@ -214,6 +214,27 @@ def test_out_of_another_batch_is_refused_unless_forced(openai_server, tmp_path):
     assert event["how"] == "restarted" and event["status"] == "accepted"
 
 
+def test_a_batch_from_before_a_new_setting_continues(openai_server, tmp_path):
+    """Settings a newer version added count as their defaults: finished prompts stay finished, no model call."""
+    openai_server.respond_with(keyed_responder())
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "one", "prompt": keyed("one")}])
+    out = tmp_path / "out"
+    ctx = RunContext(llm="openai:test-model", vlm="none", base_url=openai_server.base_url, sandbox="process")
+    run_batch(BatchOptions(prompts, out, ctx))
+    calls = len(openai_server.chat_requests)
+    for path, key in ((out / "batch.json", "settings"), (out / "one" / "run.json", "context")):
+        data = json.loads(path.read_text())
+        del data[key]["repairs"]  # as written before the repair step existed
+        path.write_text(json.dumps(data))
+    events = []
+    run_batch(BatchOptions(prompts, out, ctx), on_event=events.append)
+    assert [e["how"] for e in events if e["event"] == "prompt"] == ["skipped"]
+    assert len(openai_server.chat_requests) == calls
+    changed = RunContext(**{**ctx.__dict__, "repairs": False})  # a real change is still refused
+    with pytest.raises(BatchRefused, match="repairs True, not False"):
+        run_batch(BatchOptions(prompts, out, changed))
+
+
 def test_deadline_stops_one_run_and_the_rest_go_on(openai_server, tmp_path):
     release = threading.Event()
 

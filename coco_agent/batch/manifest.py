@@ -7,6 +7,7 @@ limits, deadlines and retries are not run settings: they may change between reru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -34,7 +35,19 @@ def run_settings(ctx: RunContext) -> dict[str, Any]:
 
 def same_run_settings(saved_context: dict[str, Any], ctx: RunContext) -> bool:
     """True when a run.json's ``context`` matches ``ctx`` on every setting that shapes the result."""
-    return all(saved_context.get(key) == value for key, value in run_settings(ctx).items())
+    return all(_saved(saved_context, key) == value for key, value in run_settings(ctx).items())
+
+
+def _saved(saved: dict[str, Any], key: str) -> Any:
+    """A saved setting; one that a newer version added (absent from the file) counts as its default, so an
+    upgrade alone never turns finished prompts into "made with other settings"."""
+    if key in saved:
+        return saved[key]
+    default = _DEFAULTS.get(key, dataclasses.MISSING)
+    return None if default is dataclasses.MISSING else json.loads(json.dumps(default, default=str))
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunContext)}
 
 
 def open_batch(
@@ -81,6 +94,6 @@ def _differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
         found.append(f"prompts file {saved.get('prompts')!r}, not {wanted['prompts']!r}")
     old = saved.get("settings") or {}
     for key, value in wanted["settings"].items():
-        if old.get(key) != value:
-            found.append(f"{key} {old.get(key)!r}, not {value!r}")
+        if _saved(old, key) != value:
+            found.append(f"{key} {_saved(old, key)!r}, not {value!r}")
     return found
