@@ -121,12 +121,31 @@ def context_from_args(args: argparse.Namespace):
     )
 
 
+def settle_models(ctx) -> None:
+    """Name the models the run will use before it starts (run.json, result.json and summaries record them).
+
+    A role left open (no flag, no COCO_LLM/COCO_VLM) gets the auto-detected model now; when none can be
+    detected, ModelChoiceError (a usage error) lists every way to choose one.
+    """
+    from coco_agent.models.resolve import detect_model
+
+    if ctx.llm is None or (isinstance(ctx.llm, str) and not ctx.llm.strip()):
+        ctx.llm = detect_model("coder", base_url=ctx.base_url)
+    if ctx.vlm is None or (isinstance(ctx.vlm, str) and not ctx.vlm.strip()):
+        ctx.vlm = detect_model("critic", base_url=ctx.base_url)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    from coco_agent.models import ModelChoiceError
     from coco_agent.runner import RunDirError, start_run
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     out = args.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     ctx = context_from_args(args)
+    try:
+        settle_models(ctx)
+    except ModelChoiceError as exc:
+        return _fail(str(exc))
     try:
         result = _with_progress(
             args.json, lambda cb: start_run(prompt, ctx, out, force=args.force, on_update=cb)

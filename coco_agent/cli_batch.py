@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coco_agent.cli import add_run_options, context_from_args
+from coco_agent.cli import add_run_options, context_from_args, settle_models
 
 if TYPE_CHECKING:
     from coco_agent.batch import BatchOptions
@@ -77,6 +77,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return _fail(problem)
     options = options_from_args(args, args.prompts)
     try:
+        settle_models(options.ctx)
         options.ctx.validate()
         if args.json:
             events = JsonEvents()

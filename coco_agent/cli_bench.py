@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from coco_agent.cli import add_run_options
+from coco_agent.cli import add_run_options, settle_models
 from coco_agent.cli_batch import (
     DEFAULT_DEADLINE_S,
     EXIT_DONE,
@@ -83,6 +83,7 @@ def cmd_longtext(args: argparse.Namespace) -> int:
     scorer = LongTextScorer(args.lang, args.ocr)
     options = options_from_args(args, prompts)
     try:
+        settle_models(options.ctx)
         options.ctx.validate()
         if args.json:
             events = JsonEvents()

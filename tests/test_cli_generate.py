@@ -18,8 +18,9 @@ from programs import ACCEPT, GOOD_BARS, GOOD_BARS_V2, PROSE, reject
 PROMPT = "A bar chart titled 'Quarterly Sales 2025' comparing Q1-Q4 sales: 100, 120, 150, 140"
 
 
-def coco(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def coco(*args: str, timeout: float = 240, **extra_env: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "ANTHROPIC", "COCO_"))}
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "coco_agent.cli", *args],
         capture_output=True,
@@ -126,10 +127,37 @@ def test_existing_run_dir_is_refused(openai_server, tmp_path):
     assert proc.returncode == 2 and "coco resume" in proc.stderr
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_no_model_named_lists_the_ways_to_choose(tmp_path):
-    proc = coco("generate", PROMPT, "-o", str(tmp_path / "r"), "--json")
-    result = json.loads(proc.stdout)
-    assert proc.returncode == 1 and "COCO_LLM" in result["error"] and "--llm" in result["error"]
+    """A usage error before anything runs (exit 2), with every way to choose, in full."""
+    no_ollama = f"127.0.0.1:{_closed_port()}"
+    proc = coco("generate", PROMPT, "-o", str(tmp_path / "r"), "--json", OLLAMA_HOST=no_ollama)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    for way in ("--llm", "COCO_LLM", "OPENAI_API_KEY", "Ollama", "--base-url", "hf:"):
+        assert way in proc.stderr, way
+    assert not (tmp_path / "r").exists()
+
+
+def test_auto_detected_models_are_recorded(openai_server, tmp_path):
+    """No --llm/--vlm: the --base-url server's first model is chosen up front and named in every record."""
+    openai_server.models = ["served-model", "other"]
+    openai_server.script(GOOD_BARS, ACCEPT)
+    run = tmp_path / "r"
+    proc = coco(
+        "generate", PROMPT, "-o", str(run), "--base-url", openai_server.base_url, "--sandbox", "process"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((run / "result.json").read_text())
+    assert result["models"] == {"coder": "openai:served-model", "critic": "openai:served-model"}
+    context = json.loads((run / "run.json").read_text())["context"]
+    assert context["llm"] == context["vlm"] == "openai:served-model"
 
 
 @pytest.mark.docker

@@ -52,7 +52,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
         label = describe_model(model)
         answer = message_text(call_model(model.invoke, coder_messages(state, fmt)))
     except Exception as exc:  # any provider error ends the run with a clear message, never a traceback
-        error = f"the code writer ({label}) failed: {type(exc).__name__}: {str(exc)[:500]}"
+        error = f"the code writer ({label}) failed: {type(exc).__name__}: {str(exc)[:2000]}"
         (folder / "error.txt").write_text(error + "\n", encoding="utf-8")
         return {
             "round": rnd,
