@@ -29,11 +29,24 @@ def rel(run_dir: str | Path, path: str | Path) -> str:
     return os.path.relpath(Path(path), Path(run_dir))
 
 
+def file_mode() -> int:
+    """The mode a plain open() would give a new file (0o666 less the umask; mkstemp alone gives 0o600)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically (a killed run never leaves half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, file_mode())
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
         fh.write("\n")

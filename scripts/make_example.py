@@ -8,6 +8,7 @@ everything else is the product: graph, sandbox, checks, routing, run directory.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -106,4 +107,8 @@ def draw(result: dict, run_dir: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description="Draw docs/example.png from a scripted two-round run.")
+    parser.add_argument(
+        "-o", "--out", type=Path, default=ROOT / "docs" / "example.png", help="picture to write"
+    )
+    main(parser.parse_args().out)

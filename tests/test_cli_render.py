@@ -61,3 +61,21 @@ def test_render_in_docker(tmp_path, capsys, docker_sandbox):
     assert main(["sandbox", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["engine"] and status["present"]
+
+
+def test_written_files_get_the_usual_mode(tmp_path):
+    """Atomic writes (mkstemp underneath) still give files the mode a plain open() would: 0o666 less umask."""
+    import os
+    import stat
+
+    from coco_agent.cli_sandbox import _write_atomic
+    from coco_agent.runs import write_json
+
+    umask = os.umask(0o022)
+    try:
+        _write_atomic(tmp_path / "draft.png", b"x")
+        write_json(tmp_path / "result.json", {"a": 1})
+    finally:
+        os.umask(umask)
+    for name in ("draft.png", "result.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
