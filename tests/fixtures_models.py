@@ -438,18 +438,12 @@ def tiny_img2img_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Stable Diffusion img2img pipeline (VAE /2, 2-level UNet, 2-layer CLIP), in a temp dir."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
-    from fixtures_refiners import tiny_clip_text_encoder
-    from tokenizers import pre_tokenizers
-    from transformers import CLIPTokenizer
+    from fixtures_refiners import bench_module, tiny_clip_text_encoder
 
     path = tmp_path_factory.mktemp("tiny-img2img")
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab: dict[str, int] = {}
-    for token in ["<|startoftext|>", "<|endoftext|>", *alphabet, *(c + "</w>" for c in alphabet)]:
-        vocab.setdefault(token, len(vocab))
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    tokenizer = bench_module().byte_clip_tokenizer()
     torch.manual_seed(0)
-    text_encoder = tiny_clip_text_encoder(len(vocab))
+    text_encoder = tiny_clip_text_encoder(len(tokenizer))
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,
