@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from procs import descendants
 
 from coco_agent.sandbox import RenderResult, SandboxLimits, decode_png
 from coco_agent.sandbox.base import MAX_TEXT, STATUSES
@@ -189,24 +190,6 @@ def _cmdline(pid: int) -> set[str]:
             return {os.path.basename(w.decode(errors="replace")) for w in f.read().split(b"\0") if w}
     except OSError:
         return set()
-
-
-def _descendants(root: int) -> list[int]:
-    """Live descendants of `root`, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-            parents[int(entry)] = int(stat[stat.rfind(b")") + 2 :].split()[1])
-        except (OSError, ValueError):
-            continue
-    found, frontier = [], [root]
-    while frontier:
-        kids = [pid for pid, parent in parents.items() if parent in frontier]
-        found += kids
-        frontier = kids
-    return found
 
 
 def _kill_marked(marker: str) -> None:
@@ -1118,7 +1101,7 @@ def test_nothing_leaked(request: pytest.FixtureRequest, kind: str):
         with contextlib.suppress(pytest.skip.Exception):
             request.getfixturevalue("bwrap_warm_sandbox").close()
     assert _host_pids(TOKEN) == []
-    workers = [pid for pid in _descendants(os.getpid()) if _cmdline(pid) & {"worker.py", "bwrap"}]
+    workers = [pid for pid in descendants(os.getpid()) if _cmdline(pid) & {"worker.py", "bwrap"}]
     assert workers == [], "a sandbox worker outlived its job"
     for folder in ("/tmp", "/dev/shm"):
         assert not [n for n in os.listdir(folder) if n.startswith(TOKEN)], folder

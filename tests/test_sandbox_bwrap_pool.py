@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from procs import descendants
 
 from coco_agent.sandbox import SandboxLimits
 
@@ -60,19 +61,7 @@ def _alive(pid: int) -> bool:
 
 def _tree(root: int) -> list[int]:
     """`root` and its live descendants, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-            parents[int(entry)] = int(stat[stat.rfind(b")") + 2 :].split()[1])
-        except (OSError, ValueError):
-            continue
-    found, frontier = [root], [root]
-    while frontier:
-        frontier = [pid for pid, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
+    return [root, *descendants(root)]
 
 
 def _pid(result) -> int:
