@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import traceback
+from pathlib import Path
 
 # Single-threaded renderers: the worker forks, and a forked BLAS thread pool would deadlock.
 for _name, _value in {
@@ -120,13 +121,18 @@ def read_frame(fd: int, max_payload: int) -> tuple[dict, bytes] | None:
     return header, payload
 
 
+# Bound at import, in the zygote: a job that replaces json.dumps or os.write in its own process still gets
+# its result frame written by the originals.
+_dumps, _pack, _write = json.dumps, struct.pack, os.write
+
+
 def write_frame(fd: int, header: dict, payload: bytes = b"") -> None:
     """Write one frame: length-prefixed JSON header and raw payload."""
     header = dict(header, payload_len=len(payload))
-    data = json.dumps(header, ensure_ascii=True).encode()
-    buf = memoryview(struct.pack(">I", len(data)) + data + payload)
+    data = _dumps(header, ensure_ascii=True).encode()
+    buf = memoryview(_pack(">I", len(data)) + data + payload)
     while buf:
-        buf = buf[os.write(fd, buf) :]
+        buf = buf[_write(fd, buf) :]
 
 
 # ---------------------------------------------------------------- capped output
@@ -191,7 +197,7 @@ def reap_all(child: int | None, budget_s: float = 2.0) -> int:
             os.killpg(child, signal.SIGKILL)
     end = time.monotonic() + budget_s
     while time.monotonic() < end:
-        kids = leftover_processes()
+        kids = job_processes()
         for pid in kids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -209,6 +215,234 @@ def reap_all(child: int | None, budget_s: float = 2.0) -> int:
             break
         time.sleep(0.01)
     return killed
+
+
+# ---------------------------------------------------------------- the job's seccomp filter
+
+# Installed by each job process before the program runs, on top of the container's own profile (Docker's
+# default): what a drawing program never needs, and every way to reach a process the job did not start (its
+# runner, the zygote, PID 1), whatever uid the job shares with them. Errno, not kill: the program sees EPERM.
+SYSCALLS = {  # name: (x86_64, aarch64)
+    "ptrace": (101, 117),
+    "process_vm_readv": (310, 270),
+    "process_vm_writev": (311, 271),
+    "kcmp": (312, 272),
+    "pidfd_getfd": (438, 438),
+    "pidfd_send_signal": (424, 424),
+    "process_madvise": (440, 440),
+    "perf_event_open": (298, 241),
+    "bpf": (321, 280),
+    "userfaultfd": (323, 282),
+    "io_uring_setup": (425, 425),
+    "io_uring_enter": (426, 426),
+    "io_uring_register": (427, 427),
+    "keyctl": (250, 219),
+    "add_key": (248, 217),
+    "request_key": (249, 218),
+    "unshare": (272, 97),
+    "setns": (308, 268),
+    "mount": (165, 40),
+    "umount2": (166, 39),
+    "clone": (56, 220),
+    "clone3": (435, 435),
+    "kill": (62, 129),
+    "tkill": (200, 130),
+    "tgkill": (234, 131),
+    "rt_sigqueueinfo": (129, 138),
+    "rt_tgsigqueueinfo": (297, 240),
+    "pidfd_open": (434, 434),
+    "prlimit64": (302, 261),
+    "setpriority": (141, 140),
+    "sched_setparam": (142, 118),
+    "sched_setscheduler": (144, 119),
+    "sched_setaffinity": (203, 122),
+    "sched_setattr": (314, 274),
+    "ioprio_set": (251, 30),
+    "ioprio_get": (252, 31),
+    "migrate_pages": (256, 238),
+    "move_pages": (279, 239),
+}
+DENIED = [
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_getfd",
+    "pidfd_send_signal",
+    "process_madvise",
+    "perf_event_open",
+    "bpf",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+]
+# First argument names a process (a process group when negative; -1: every process the caller may signal).
+TARGETS_PID = [
+    "kill",
+    "tkill",
+    "tgkill",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+    "pidfd_open",
+    "prlimit64",
+    "sched_setparam",
+    "sched_setscheduler",
+    "sched_setaffinity",
+    "sched_setattr",
+    "migrate_pages",
+    "move_pages",
+]
+# (which, who): the `which` that means "every process of a user" is refused outright, `who` is checked.
+WHICH_WHO = {"setpriority": 2, "ioprio_set": 3}  # PRIO_USER, IOPRIO_WHO_USER
+CLONE_NEW_NAMESPACES = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+ARCHES = {"x86_64": (0xC000003E, 0), "aarch64": (0xC00000B7, 1)}  # AUDIT_ARCH_*, column in SYSCALLS
+RET_ALLOW, RET_ERRNO = 0x7FFF0000, 0x00050000
+EPERM, ENOSYS = 1, 38
+LD_W_ABS, JEQ_K, JGE_K, JSET_K, JA, RET_K = 0x20, 0x15, 0x35, 0x45, 0x05, 0x06
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+
+
+def _assemble(program: list) -> bytes:
+    """BPF bytes from (code, jt, jf, k) tuples and ("label", name) markers; jt/jf/k may name a label."""
+    where, count = {}, 0
+    for item in program:
+        if item[0] == "label":
+            where[item[1]] = count
+        else:
+            count += 1
+    out, index = [], 0
+    for item in program:
+        if item[0] == "label":
+            continue
+        code, jt, jf, k = item
+        index += 1
+        jt, jf = (where[x] - index if isinstance(x, str) else x for x in (jt, jf))
+        if code == JA and isinstance(k, str):
+            k = where[k] - index
+        if not (0 <= jt <= 255 and 0 <= jf <= 255):
+            raise ValueError("seccomp filter jump out of range")
+        out.append(struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+def job_filter(protected: list[int], machine: str | None = None) -> bytes | None:
+    """The job's seccomp program (BPF) for this machine; None where the architecture is not known here.
+
+    `protected`: pids and process groups the job must not reach (its runner, the zygote, PID 1).
+    """
+    import platform
+
+    arch = ARCHES.get(machine or platform.machine())
+    if arch is None:
+        return None
+    audit, column = arch
+    nr = {name: numbers[column] for name, numbers in SYSCALLS.items()}
+    values = {0xFFFFFFFF}  # -1
+    for value in protected:
+        if value > 0:
+            values |= {value, (-value) & 0xFFFFFFFF}
+    arg = [16 + 8 * i for i in range(6)]  # low 32 bits of args[i] in struct seccomp_data (little-endian)
+    prog: list = [(LD_W_ABS, 0, 0, 4), (JEQ_K, 1, 0, audit), (RET_K, 0, 0, RET_ERRNO | EPERM)]
+    prog.append((LD_W_ABS, 0, 0, 0))
+    if audit == ARCHES["x86_64"][0]:
+        prog.append((JGE_K, "deny", 0, 0x40000000))  # the x32 ABI
+    prog += [(JEQ_K, "deny", 0, nr[name]) for name in DENIED]
+    prog += [(JEQ_K, "enosys", 0, nr["clone3"]), (JA, 0, 0, "rules")]
+    prog += [("label", "deny"), (RET_K, 0, 0, RET_ERRNO | EPERM)]
+    prog += [("label", "enosys"), (RET_K, 0, 0, RET_ERRNO | ENOSYS), ("label", "rules")]
+
+    def rule(i: int, name: str, body: list) -> None:
+        prog.extend([(JEQ_K, 0, f"next{i}", nr[name]), *body, (RET_K, 0, 0, RET_ALLOW)])
+        prog.extend([("label", f"deny{i}"), (RET_K, 0, 0, RET_ERRNO | EPERM), ("label", f"next{i}")])
+        prog.append((LD_W_ABS, 0, 0, 0))
+
+    rule(0, "clone", [(LD_W_ABS, 0, 0, arg[0]), (JSET_K, "deny0", 0, CLONE_NEW_NAMESPACES)])
+    checks = [(JEQ_K, "deny{i}", 0, value) for value in sorted(values)]
+    for i, name in enumerate(TARGETS_PID, start=1):
+        rule(i, name, [(LD_W_ABS, 0, 0, arg[0])] + [(c, jt.format(i=i), jf, k) for c, jt, jf, k in checks])
+    for i, (name, every_user) in enumerate(WHICH_WHO.items(), start=len(TARGETS_PID) + 1):
+        body = [(LD_W_ABS, 0, 0, arg[0]), (JEQ_K, f"deny{i}", 0, every_user), (LD_W_ABS, 0, 0, arg[1])]
+        rule(i, name, body + [(c, jt.format(i=i), jf, k) for c, jt, jf, k in checks])
+    prog.append((RET_K, 0, 0, RET_ALLOW))
+    return _assemble(prog)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_job_filter(protected: list[int]) -> bool:
+    """Install the job's seccomp filter on this process (inherited by everything it starts); False where
+    this machine's architecture has no table here. Raises OSError when the kernel refuses it."""
+    program = job_filter(protected)
+    if program is None:
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    if prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    if prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) refused the job's filter")
+    return True
+
+
+# ---------------------------------------------------------------- the worker's own settings
+
+RLIMITS = sorted(name for name in dir(resource) if name.startswith("RLIMIT_"))
+
+
+def process_state(pid: int) -> dict:
+    """What a job could change about a process of the same uid: its limits, nice, scheduling policy and
+    priority, CPU affinity, I/O priority and OOM score. Numbers only (this is compared, and may be reported)."""
+    state: dict = {}
+    for name in RLIMITS:
+        with contextlib.suppress(OSError, ValueError):
+            state[name] = resource.prlimit(pid, getattr(resource, name))
+    probes = {
+        "nice": lambda: os.getpriority(os.PRIO_PROCESS, pid),
+        "policy": lambda: os.sched_getscheduler(pid),
+        "priority": lambda: os.sched_getparam(pid).sched_priority,
+        "affinity": lambda: sorted(os.sched_getaffinity(pid)),
+        "ioprio": lambda: _ioprio_get(pid),
+        "oom_score_adj": lambda: int(Path(f"/proc/{pid or 'self'}/oom_score_adj").read_text()),
+    }
+    for name, probe in probes.items():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            state[name] = probe()
+    return state
+
+
+def _ioprio_get(pid: int) -> int:
+    import platform
+
+    arch = ARCHES.get(platform.machine())
+    if arch is None:
+        raise OSError("no syscall table")
+    libc = ctypes.CDLL(None, use_errno=True)
+    value = libc.syscall(SYSCALLS["ioprio_get"][arch[1]], 1, pid)  # IOPRIO_WHO_PROCESS
+    if value < 0:
+        raise OSError(ctypes.get_errno(), "ioprio_get")
+    return value
+
+
+def state_changes(before: dict, after: dict) -> str:
+    """'' when nothing changed, else which settings did (names and numbers, never a job's text). Settings
+    missing from either reading (a probe another process may not make) are not compared."""
+    changed = [
+        f"{k} {before[k]!r} -> {after[k]!r}" for k in sorted(before) if k in after and before[k] != after[k]
+    ]
+    return "; ".join(changed)[:300]
 
 
 # ---------------------------------------------------------------- capture (runs in the child)
@@ -255,6 +489,16 @@ class Capture:
         def figure_show(fig, *args, **kwargs):
             cap.grab_figure(fig, "show", original_savefig, {})
 
+        from matplotlib.backends import backend_agg
+
+        original_renderer = backend_agg.RendererAgg.__init__
+
+        @functools.wraps(original_renderer)
+        def renderer_init(renderer, width, height, dpi):  # every Agg canvas, whatever asked for it
+            check_pixels(width, height, cap.max_pixels, "figure canvas")
+            original_renderer(renderer, width, height, dpi)
+
+        backend_agg.RendererAgg.__init__ = renderer_init
         matplotlib.figure.Figure.savefig = savefig
         matplotlib.figure.Figure.show = figure_show
         plt.show = show
@@ -302,18 +546,16 @@ class Capture:
     def grab_figure(self, fig, how: str, savefig, kwargs: dict) -> None:
         w, h = fig.get_size_inches()
         dpi = kwargs.get("dpi")
-        dpi = fig.dpi if dpi in (None, "figure") or not isinstance(dpi, int | float) else dpi
-        if w * h * dpi * dpi > self.max_pixels:
-            raise Rejected(
-                f"figure of {int(w * dpi)}x{int(h * dpi)} px exceeds the {self.max_pixels} pixel cap; "
-                "use a smaller figsize or dpi"
-            )
+        dpi = fig.dpi if dpi is None or isinstance(dpi, str) else dpi  # "figure": the figure's own
+        check_pixels(_number(w) * _number(dpi), _number(h) * _number(dpi), self.max_pixels, "figure")
         keep = {k: v for k, v in kwargs.items() if k not in {"format", "metadata", "pil_kwargs", "backend"}}
         buf = io.BytesIO()
         self._grabbing, self._mpl_pass = fig, None
         try:
             try:
                 savefig(fig, buf, format="png", **keep)
+            except Rejected:
+                raise
             except Exception:
                 buf, self._mpl_pass = io.BytesIO(), None
                 savefig(fig, buf, format="png")
@@ -347,12 +589,33 @@ class Capture:
             cap.pil_saved = (im.copy(), "show")
 
         def new(*args, **kwargs):
+            size = kwargs.get("size", args[1] if len(args) > 1 else None)
+            with contextlib.suppress(TypeError, ValueError):  # a malformed size: PIL's own error
+                width, height = size
+                check_pixels(width, height, cap.max_pixels, "image")
             im = cap.pil_created = original_new(*args, **kwargs)
             if sys._getframe(1).f_code.co_filename == PROGRAM_NAME:
                 setattr(im, PIL_TEXT, [])  # the program's own blank canvas: no text on it yet
             return im
 
+        def sized(original, size_of):  # methods that allocate a new image of a size the caller chooses
+            @functools.wraps(original)
+            def method(im, *args, **kwargs):
+                try:
+                    width, height = size_of(*args, **kwargs)
+                except (TypeError, ValueError, IndexError):
+                    width = height = None
+                if width is not None:
+                    check_pixels(width, height, cap.max_pixels, "image")
+                return original(im, *args, **kwargs)
+
+            return method
+
+        Image.MAX_IMAGE_PIXELS = max(1, self.max_pixels // 2)  # opening more than the cap is an error
         Image.Image.save, Image.Image.show, Image.new = save, show, new
+        Image.Image.resize = sized(Image.Image.resize, lambda size, *a, **k: size)
+        Image.Image.transform = sized(Image.Image.transform, lambda size, *a, **k: size)
+        Image.Image.crop = sized(Image.Image.crop, lambda box=None, **k: (box[2] - box[0], box[3] - box[1]))
         self.install_pil_text_tracking()
 
     def install_pil_text_tracking(self) -> None:
@@ -511,6 +774,23 @@ class Capture:
 
 class Rejected(Exception):
     """The picture breaks a limit (too many pixels, unsafe SVG)."""
+
+
+def _number(value) -> float:
+    """A size or dpi by value, whatever its type (numpy scalars included); NaN when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
+
+
+def check_pixels(width, height, cap: int, what: str) -> None:
+    """Refuse a raster of width x height before it is allocated: by value (numpy scalars too), NaN and
+    infinity included."""
+    w, h = _number(width), _number(height)
+    if not (w >= 0 and h >= 0 and w * h <= cap):
+        shown = f"{w:.0f}x{h:.0f}" if w == w and h == h else f"{width!r}x{height!r}"[:80]
+        raise Rejected(f"{what} of {shown} px exceeds the {cap} pixel cap; use a smaller size or dpi")
 
 
 # ---------------------------------------------------------------- text boxes (runs in the child)
@@ -729,26 +1009,69 @@ def mask_boxes(mask) -> list[list[int]] | None:
 EMPTY_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>'
 
 
+SVG_CAP = [40_000_000]  # the pixel cap of the job being rendered (the checks below read it)
+
+
 def _inline_only(read_url):
-    """Wrap cairosvg's URL reader: data: URLs are read, anything else (file:, http:, ...) is an empty SVG."""
+    """Wrap cairosvg's URL reader: data: URLs are read (a raster's size checked from its header before
+    anything decodes it), anything else (file:, http:, ...) is an empty SVG."""
 
     def read(url, url_fetcher, resource_type):
         text = url.geturl() if hasattr(url, "geturl") else str(url)
-        if text.startswith("data:"):
-            return read_url(url, url_fetcher, resource_type)
-        return EMPTY_SVG
+        if not text.startswith("data:"):
+            return EMPTY_SVG
+        data = read_url(url, url_fetcher, resource_type)
+        _check_raster_header(data)
+        return data
 
     return read
 
 
+def _check_raster_header(data) -> None:
+    """Refuse an inlined raster image larger than the cap, from its header (PIL opens lazily)."""
+    if not isinstance(data, bytes | bytearray) or _looks_like_svg(bytes(data[:512])):
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            size = im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        size = (float("inf"), 1)  # PIL itself found it too large
+    except (UnidentifiedImageError, OSError, ValueError):
+        size = None
+    if size is not None:
+        check_pixels(size[0], size[1], SVG_CAP[0], "inlined image")
+
+
+def _checked_surfaces(cairosvg) -> None:
+    """Every surface cairosvg makes (the canvas; pattern tiles and masks, which cairo rasterises when it paints
+    them) is checked against the pixel cap before cairo allocates anything."""
+    for cls in (cairosvg.surface.PNGSurface, cairosvg.surface.SVGSurface):
+        if getattr(cls._create_surface, "coco_checked", False):
+            continue
+        original = cls._create_surface
+
+        def create(surface, width, height, original=original):
+            check_pixels(width, height, SVG_CAP[0], "SVG canvas")
+            return original(surface, width, height)
+
+        create.coco_checked = True
+        cls._create_surface = create
+
+
 def render_svg(text: str | bytes, max_pixels: int) -> bytes:
-    """Render SVG with cairosvg: XML entities off (unsafe=False), no file or network fetching at all."""
+    """Render SVG with cairosvg: XML entities off (unsafe=False), no file or network fetching at all, every
+    raster it allocates checked against the pixel cap first."""
     import cairosvg
     import cairosvg.parser
+    import cairosvg.surface
 
     if not getattr(cairosvg.parser.read_url, "coco_inline_only", False):
         cairosvg.parser.read_url = _inline_only(cairosvg.parser.read_url)
         cairosvg.parser.read_url.coco_inline_only = True
+    _checked_surfaces(cairosvg)
+    SVG_CAP[0] = max_pixels
     data = text.encode() if isinstance(text, str) else text
     png = cairosvg.svg2png(bytestring=data, unsafe=False)
     width, height = struct.unpack(">II", png[16:24])
@@ -826,7 +1149,9 @@ def _program_traceback() -> str:
     return text[-8000:]
 
 
-def _child_setup(job_dir: str, out_w: int, err_w: int, keep_fd: int, limits: dict, timeout: float) -> None:
+def _child_setup(
+    job_dir: str, out_w: int, err_w: int, keep_fd: int, limits: dict, timeout: float, protected: list[int]
+) -> None:
     os.setsid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     _prctl(PR_SET_DUMPABLE, 1)  # as after any exec: the worker (no capabilities) may read its smaps
@@ -862,6 +1187,7 @@ def _child_setup(job_dir: str, out_w: int, err_w: int, keep_fd: int, limits: dic
             f.write("1000")
     except OSError:
         pass
+    install_job_filter(protected)  # last: from here on the job cannot reach its runner or the zygote
 
 
 def _vm_size() -> int:
@@ -875,47 +1201,56 @@ def _vm_size() -> int:
 # ---------------------------------------------------------------- the parent
 
 
-class Worker:
-    """Serves jobs from the channel; one forked child per job."""
+EXIT_JOB, EXIT_STOP = 0, 10  # a runner's exit codes: one job served / the host said exit (or EOF)
+SETUP_FAILED = 71  # a job process's exit code when its limits or seccomp filter could not be set
 
-    def __init__(self, chan_in: int, chan_out: int, jobs_root: str, reset: bool = False) -> None:
-        self.chan_in, self.chan_out, self.jobs_root = chan_in, chan_out, jobs_root
-        self.count, self.reset = 0, reset
-        # Read-only binds the sandbox placed inside the scratch folders (bubblewrap binds the host's Python
-        # prefix at its own path, which may lie under /tmp): the wipe keeps them and the folders leading there.
-        self.keep = mount_points_below((tempfile.gettempdir(), "/dev/shm")) if reset else set()
 
-    def serve(self, max_jobs: int = 0) -> None:
+class Runner:
+    """One job's supervisor: forked from the pristine zygote before any job byte is read, it reads frames
+    (answering pings) until a job arrives, forks the job's process, relays its result and exits.
+
+    Everything a job leaves in memory (its source, what it printed, its PNG) lives in this process and the
+    job's, both gone before the zygote forks the next runner: no later job inherits it.
+    """
+
+    def __init__(self, zygote: Zygote) -> None:
+        self.zygote = zygote
+        self.chan_in, self.chan_out = zygote.chan_in, zygote.chan_out
+        self.jobs_root, self.reset, self.keep = zygote.jobs_root, zygote.reset, zygote.keep
+
+    def serve_one(self) -> int:
+        """Serve frames until one job is done (EXIT_JOB) or the host is gone (EXIT_STOP)."""
         while True:
             frame = read_frame(self.chan_in, max_payload=16 << 20)
             if frame is None:
-                return
+                return EXIT_STOP
             header, payload = frame
             kind = header.get("type")
             if kind == "exit":
-                return
+                return EXIT_STOP
             if kind == "ping":
-                write_frame(self.chan_out, {"type": "pong", "jobs": self.count})
+                write_frame(self.chan_out, {"type": "pong", "jobs": self.zygote.count})
                 continue
-            if kind != "job":
-                write_frame(self.chan_out, {"type": "error", "error": f"unknown frame type {kind!r}"})
-                continue
-            result, png = self.run_job(header, payload)
-            if self.reset:
-                problem = self.reset_scratch()
-                result.update(clean=not problem, unclean=problem)
-            write_frame(self.chan_out, result, png)
-            self.count += 1
-            if max_jobs and self.count >= max_jobs:
-                return
+            if kind == "job":
+                break
+            write_frame(self.chan_out, {"type": "error", "error": f"unknown frame type {kind!r}"})
+        result, png = self.run_job(header, payload)
+        doubt = result.pop("doubt", "")
+        if self.reset:
+            problem = doubt or self.reset_scratch() or self.zygote.changed()
+            result.update(clean=not problem, unclean=problem)
+        write_frame(self.chan_out, result, png)
+        return EXIT_JOB
 
     def reset_scratch(self) -> str:
         """Make the sandbox as the next job must find it; '' when clean, else what is left (recycle then)."""
-        left = leftover_processes()
+        left = job_processes()
         if left:
             return f"{len(left)} process(es) outlived the job"
         if sysv_ipc_objects():
             return "System V IPC objects left behind"
+        if posix_mqueues():
+            return "POSIX message queues left behind"
         try:
             for folder in (tempfile.gettempdir(), "/dev/shm"):
                 if os.path.isdir(folder) and not os.path.islink(folder):
@@ -954,12 +1289,17 @@ class Worker:
         res_r, res_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        protected = [1, self.zygote.pid, os.getpid(), os.getpgid(0)]  # what the job must not reach
         pid = os.fork()
         if pid == 0:  # child
             try:
                 for fd in (out_r, err_r, res_r, self.chan_in, self.chan_out):
                     os.close(fd)
-                _child_setup(job_dir, out_w, err_w, res_w, limits, timeout)
+                try:
+                    _child_setup(job_dir, out_w, err_w, res_w, limits, timeout, protected)
+                except BaseException:
+                    traceback.print_exc()
+                    os._exit(SETUP_FAILED)
                 run_child(code, fmt, limits, res_w)
             finally:
                 os._exit(70)
@@ -1027,7 +1367,81 @@ class Worker:
                 captured=res.get("captured", ""),
                 text_boxes=sane_boxes(res.get("text_boxes")),
             ), png
-        return dict(header, **_death_reason(exit_status, timeout, oom_kills() > ooms)), b""
+        death = _death_reason(exit_status, timeout, oom_kills() > ooms)
+        if death["status"] == "error":  # an abrupt exit, a signal: the job may have left anything behind
+            death["doubt"] = f"the job ended abnormally: {death['error']}"[:300]
+        return dict(header, **death), b""
+
+
+class Zygote:
+    """The worker's long-lived process: it imported the renderers and never holds a byte of any job.
+
+    Serves by forking one Runner per job (the runner reads the job; the zygote does not), waiting for it, and
+    checking that nothing about itself changed (limits, nice, scheduling, affinity, I/O priority, OOM score)
+    and, as PID 1, that no process is left. Any doubt ends the zygote: the host sees the worker gone at its
+    next ping and starts a fresh one.
+    """
+
+    def __init__(self, chan_in: int, chan_out: int, jobs_root: str, reset: bool = False) -> None:
+        self.chan_in, self.chan_out, self.jobs_root = chan_in, chan_out, jobs_root
+        self.count, self.reset, self.pid = 0, reset, os.getpid()
+        # Read-only binds the sandbox placed inside the scratch folders (bubblewrap binds the host's Python
+        # prefix at its own path, which may lie under /tmp): the wipe keeps them and the folders leading there.
+        self.keep = mount_points_below((tempfile.gettempdir(), "/dev/shm")) if reset else set()
+        self.state = process_state(0)
+
+    def changed(self, pid: int | None = None) -> str:
+        """'' when the zygote's settings are as they were at start-up, else a reason (from any process)."""
+        now = process_state(self.pid if pid is None else pid)
+        what = state_changes(self.state, now)
+        return f"the worker's own settings changed ({what})" if what else ""
+
+    def serve(self, max_jobs: int = 0) -> None:
+        while True:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                code = 70
+                try:
+                    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # the job's orphans come to the runner, not to us
+                    code = Runner(self).serve_one()
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            status = _wait_for(pid)
+            if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != EXIT_JOB:
+                if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_STOP):
+                    print(f"coco worker: a runner ended with status {status}; stopping", file=sys.stderr)
+                return
+            self.count += 1
+            if max_jobs and self.count >= max_jobs:
+                return
+            why = self.changed(0) or self._leftovers()
+            if why:
+                print(f"coco worker: {why}; stopping", file=sys.stderr)
+                return
+
+    def _leftovers(self) -> str:
+        """As PID 1: whether any process outlived the runner (pids only: nothing a job wrote is read here)."""
+        if os.getpid() != 1:
+            return ""
+        left = [e for e in os.listdir("/proc") if e.isdigit() and e != "1"]
+        return f"{len(left)} process(es) outlived the runner" if left else ""
+
+
+def _wait_for(pid: int) -> int:
+    """Wait for `pid`, reaping any other child (orphans reparented to PID 1) on the way; its wait status."""
+    while True:
+        try:
+            done, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        except InterruptedError:
+            continue
+        if done == pid:
+            return status
 
 
 class Watchdog:
@@ -1049,7 +1463,7 @@ class Watchdog:
 
     def check(self) -> str:
         """Why the job must be killed now ('' when it may go on)."""
-        pids = leftover_processes()
+        pids = job_processes()
         if self.procs and len(pids) > self.procs:
             return f"the program started more than {self.procs} processes and was killed"
         if self.memory:
@@ -1139,12 +1553,22 @@ def remove_tree(path: str) -> None:
     os.rmdir(path)
 
 
-def leftover_processes() -> list[int]:
-    """Processes besides the worker: all others in its pid namespace (worker is PID 1), else its children."""
+def job_processes() -> list[int]:
+    """The job's processes, seen from its runner: every process but the zygote and the runner when the zygote
+    is PID 1 of the namespace (Docker, bubblewrap --as-pid-1), else the runner's children (it is a subreaper:
+    the job's orphans become its children)."""
     me = os.getpid()
-    if me != 1:
-        return children_of(me)
-    return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) != me]
+    if os.getppid() == 1:
+        return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in (1, me)]
+    return children_of(me)
+
+
+def posix_mqueues() -> bool:
+    """Whether any POSIX message queue exists in this IPC namespace (they outlive processes)."""
+    try:
+        return bool(os.listdir("/dev/mqueue"))
+    except OSError:
+        return False
 
 
 def sysv_ipc_objects() -> bool:
@@ -1218,6 +1642,8 @@ def _death_reason(exit_status: int | None, timeout: float, oom_seen: bool) -> di
             return {"status": "timeout", "error": f"the program used more than {int(timeout) + 1} s of CPU"}
         return {"status": "error", "error": f"the program died from signal {signal.Signals(sig).name}"}
     code = os.WEXITSTATUS(exit_status) if exit_status is not None else -1
+    if code == SETUP_FAILED:
+        return {"status": "error", "error": "the sandbox could not set the job up (its stderr says why)"}
     return {
         "status": "error",
         "error": f"the program exited abruptly (exit code {code}, e.g. os._exit) before its picture was captured",
@@ -1363,7 +1789,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = preload([n for n in args.preload.split(",") if n], full_warm_up=not single)
     version = ".".join(map(str, sys.version_info[:3]))
     write_frame(chan_out, {"type": "ready", "pid": os.getpid(), "python": version, "preloaded": loaded})
-    Worker(chan_in, chan_out, jobs_root, reset=args.reset).serve(
+    Zygote(chan_in, chan_out, jobs_root, reset=args.reset).serve(
         max_jobs=1 if args.oneshot else args.max_jobs
     )
     return 0

@@ -48,12 +48,15 @@ def bwrap_command(
     mpl_seed: str = "",
     tmpfs_mb: int = 64,
     sized: bool = True,
+    mqueue: bool = False,
 ) -> list[str]:
     """argv that runs `worker` (with `worker_args`) under `python` in fresh namespaces, no network, read-only
     /usr and Python install, sized private /tmp and /dev/shm (where bubblewrap has --size), no capabilities."""
     env = dict(BASE_ENV, HOME="/tmp", TMPDIR="/tmp", XDG_CACHE_HOME="/tmp/.cache")
     cmd = [bwrap, "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     cmd += ["--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
+    if mqueue:  # the IPC namespace's POSIX message queues, visible so the worker can see any left behind
+        cmd += ["--mqueue", "/dev/mqueue"]
     # Sized tmpfs where bubblewrap has --size: unsized ones take up to half the host's RAM.
     for path, size_mb in (("/dev/shm", 16), ("/tmp", tmpfs_mb)):
         cmd += ["--size", str(size_mb << 20), "--tmpfs", path] if sized else ["--tmpfs", path]

@@ -136,6 +136,7 @@ class BwrapPoolSandbox:
             host_mpl_cache(),
             tmpfs_mb,
             bwrap_supports(bwrap, "--size"),
+            mqueue=bwrap_supports(bwrap, "--mqueue"),
         )
         # bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that started bwrap
         # ends: start every worker from one long-lived thread, not from render or warm() threads.
