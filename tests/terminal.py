@@ -23,6 +23,8 @@ HOSTILE = "\x1b]52;c;ZXZpbA==\x07 \x1b]0;pwned\x07 \x1b[2J \x9b31m \u202egnp.exe
 MARKUP = "[/] [link=http://x]click[/link] [bold red]red"
 RAW = (b"\x1b]52;", b"\x1b]0;", b"\x1b[2J", b"\xc2\x9b", "\u202e".encode(), b"\x1b]8;", b"\x07")
 VISIBLE = (rb"\x1b]52;c;ZXZpbA==\x07", rb"\x1b]0;pwned\x07", rb"\x1b[2J", rb"\x9b31m", rb"\u202egnp.exe")
+# Signs of coco's own traceback (a program's traceback, shown as its error, is fine).
+CRASHED = (b'File "<frozen runpy>"', b"site-packages", b"coco_agent/")
 SGR = re.compile(rb"\x1b\[[0-9;]*m")  # rich's own colours, dropped before looking for the visible forms
 
 
@@ -39,10 +41,11 @@ class Terminal:
         return SGR.sub(b"", self.raw).replace(b"\r\n", b"\n")
 
     def assert_harmless(self, *shown: bytes) -> None:
-        """No hostile sequence reached the terminal raw, its visible form did, and no traceback."""
+        """No hostile sequence reached the terminal raw, its visible form did, and coco did not crash."""
         for seq in RAW:
             assert seq not in self.raw, (seq, self.raw[-3000:])
-        assert b"Traceback" not in self.raw, self.raw[-3000:]
+        for crash in CRASHED:
+            assert crash not in self.raw, self.raw[-3000:]
         for seq in shown:
             assert seq in self.text, (seq, self.text[-3000:])
 

@@ -8,8 +8,12 @@ or cost a batch a prompt. The terminal tests run the real CLI under a pseudo-ter
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from terminal import HOSTILE, MARKUP
+import pytest
+from batch_helpers import clean_env
+from terminal import HOSTILE, MARKUP, VISIBLE, run_in_terminal
 
 SHOWN_MARKUP = MARKUP.encode()  # printed as it is written, never parsed
 C1_AND_FRIENDS = "\x1b\x7f\x85\x9b\u202e\u2066"
@@ -67,3 +71,52 @@ def test_json_text_escapes_c1_and_round_trips():
     assert "é 中" in text  # ordinary non-ASCII stays readable
     assert json.loads(text) == data
     text.encode("utf-8")  # a lone surrogate no longer breaks the write
+
+
+# ---------------------------------------------------------------------------------------------------------
+# coco render
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("draws", [False, True], ids=["error", "no_image"])
+def test_render_of_a_hostile_program_under_a_terminal(tmp_path, draws):
+    """The error (with `[/]` and escape sequences) and the stderr tail are shown escaped; exit 1, no traceback."""
+    src = tmp_path / "hostile.py"
+    src.write_text(hostile_program(draws))
+    shown = run_in_terminal("render", str(src), "-o", str(tmp_path / "x.png"), "--sandbox", "process")
+    assert shown.returncode == 1, shown.raw[-3000:]
+    shown.assert_harmless(*VISIBLE, SHOWN_MARKUP)
+
+
+@pytest.mark.docker
+def test_render_of_a_hostile_program_in_docker_under_a_terminal(tmp_path, docker_image):
+    src = tmp_path / "hostile.py"
+    src.write_text(hostile_program())
+    shown = run_in_terminal("render", str(src), "-o", str(tmp_path / "x.png"), "--sandbox", "docker")
+    assert shown.returncode == 1, shown.raw[-3000:]
+    shown.assert_harmless(*VISIBLE, SHOWN_MARKUP)  # --sandbox docker never falls back to another kind
+
+
+def test_render_json_carries_no_raw_controls(tmp_path):
+    src = tmp_path / "hostile.py"
+    src.write_text(hostile_program(draws=True))
+    proc = subprocess.run(
+        [sys.executable, "-m", "coco_agent.cli", "render", str(src), "-o", str(tmp_path / "x.png")]
+        + ["--sandbox", "process", "--json"],
+        capture_output=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    for seq in (b"\x1b", b"\xc2\x9b", "\u202e".encode()):
+        assert seq not in proc.stdout
+    report = json.loads(proc.stdout)
+    assert HOSTILE in report["stderr_tail"]  # the exact text, escaped only in its JSON spelling
+
+
+def test_unreadable_paths_and_markup_in_paths_are_shown(tmp_path):
+    """File names are untrusted too: `[/]` and an escape sequence in a path are shown, not parsed."""
+    src = tmp_path / "a[/]\x1b]0;x\x07.py"
+    shown = run_in_terminal("render", str(src), "-o", str(tmp_path / "x.png"), "--sandbox", "process")
+    assert shown.returncode == 2
+    shown.assert_harmless(b"a[/]", rb"\x1b]0;x\x07.py")
