@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported where it is used: `coco --help` and the JSON writers do without it
+    from rich.console import Console
+    from rich.text import Text
 
 # Shown escaped on a terminal: C0 controls but \t and \n, DEL, C1 controls, the bidi embeddings, overrides and
 # isolates (Trojan Source), lone surrogates (they cannot even be encoded as UTF-8).
@@ -50,16 +50,22 @@ def terminal_text(value: object) -> str:
 
 def markup_text(value: object) -> str:
     """``terminal_text(value)`` escaped for rich markup: put it in a markup string, it prints literally."""
+    from rich.markup import escape
+
     return escape(terminal_text(value))
 
 
 def plain_text(value: object, style: str = "") -> Text:
     """``terminal_text(value)`` as a rich Text: printed as it is, no markup, no emoji codes, no highlighting."""
+    from rich.text import Text
+
     return Text(terminal_text(value), style=style)
 
 
 def safe_console(**kwargs: Any) -> Console:
     """A rich Console for output that carries untrusted text: as ``Console(**kwargs)`` but emoji codes stay text."""
+    from rich.console import Console
+
     return Console(**{"emoji": False, **kwargs})
 
 

@@ -12,8 +12,11 @@ import subprocess
 import sys
 
 import pytest
-from batch_helpers import clean_env
+from batch_helpers import clean_env, model_args
+from programs import GOOD_BARS, reject
 from terminal import HOSTILE, MARKUP, VISIBLE, run_in_terminal
+
+from coco_agent.context import RunContext
 
 SHOWN_MARKUP = MARKUP.encode()  # printed as it is written, never parsed
 C1_AND_FRIENDS = "\x1b\x7f\x85\x9b\u202e\u2066"
@@ -120,3 +123,88 @@ def test_unreadable_paths_and_markup_in_paths_are_shown(tmp_path):
     shown = run_in_terminal("render", str(src), "-o", str(tmp_path / "x.png"), "--sandbox", "process")
     assert shown.returncode == 2
     shown.assert_harmless(b"a[/]", rb"\x1b]0;x\x07.py")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# coco generate
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_generate_with_a_hostile_program_under_a_terminal(openai_server, tmp_path):
+    """The run fails (exit 1) and the summary shows the program's error escaped; the run is not lost."""
+    openai_server.respond_with(lambda body: fenced(hostile_program()))
+    args = ["generate", "draw [/] bars", "-o", str(tmp_path / "r"), "--max-rounds", "1"]
+    shown = run_in_terminal(*args, *model_args(openai_server))
+    assert shown.returncode == 1, shown.raw[-3000:]
+    shown.assert_harmless(*VISIBLE, SHOWN_MARKUP)
+    result = json.loads((tmp_path / "r/result.json").read_text())
+    assert result["status"] == "failed" and HOSTILE in result["error"]
+    assert "internal error" not in result["error"]
+
+
+def test_generate_with_a_hostile_critic_under_a_terminal(openai_server, tmp_path):
+    """A verdict whose problems hold markup and escapes is shown escaped; the run ends max_rounds (exit 3)."""
+    problem = f"{HOSTILE} {MARKUP}"
+    openai_server.script(GOOD_BARS, reject(problem))
+    args = ["generate", "bars", "-o", str(tmp_path / "r"), "--max-rounds", "1"]
+    shown = run_in_terminal(*args, *model_args(openai_server, vlm="server"))
+    assert shown.returncode == 3, shown.raw[-3000:]
+    shown.assert_harmless(*VISIBLE, SHOWN_MARKUP)
+    assert json.loads((tmp_path / "r/result.json").read_text())["status"] == "max_rounds"
+
+
+def test_generate_json_carries_no_raw_controls(openai_server, tmp_path):
+    openai_server.respond_with(lambda body: fenced(hostile_program()))
+    proc = subprocess.run(
+        [sys.executable, "-m", "coco_agent.cli", "generate", "bars", "-o", str(tmp_path / "r")]
+        + ["--max-rounds", "1", "--json", *model_args(openai_server)],
+        capture_output=True,
+        env=clean_env(),
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    for seq in (b"\x1b", b"\xc2\x9b", "\u202e".encode()):
+        assert seq not in proc.stdout
+    result = json.loads(proc.stdout)
+    assert HOSTILE in result["error"]
+    on_disk = (tmp_path / "r/result.json").read_bytes()
+    assert b"\xc2\x9b" not in on_disk and json.loads(on_disk) == result
+
+
+def test_model_names_and_verdicts_in_the_summary_table(capsys):
+    """print_summary takes every field as data."""
+    from coco_agent.progress import print_summary
+
+    result = {
+        "status": "failed",
+        "rounds": 1,
+        "max_rounds": 1,
+        "error": f"{MARKUP} {HOSTILE}",
+        "models": {"coder": "openai:[/]x", "critic": "[bold]y"},
+        "sandbox": "process",
+        "seconds": 1.0,
+        "seconds_per_node": {},
+        "paths": {"run_dir": "runs/[/]", "final": "final.png"},
+    }
+    print_summary(result)
+    err = capsys.readouterr().err
+    assert MARKUP in err and "openai:[/]x" in err and "[bold]y" in err and "runs/[/]" in err
+    assert "\x1b" not in err and r"\x1b]52;" in err
+
+
+def test_a_display_that_raises_does_not_fail_the_run(openai_server, tmp_path, capsys):
+    """A progress callback that raises costs the screen an update, never the run."""
+    from coco_agent.runner import start_run
+
+    openai_server.script(GOOD_BARS)
+    ctx = RunContext(llm="openai:test-model", vlm="none", base_url=openai_server.base_url, sandbox="process")
+
+    def broken_display(node, update):
+        raise RuntimeError(f"display broke on {HOSTILE} {MARKUP}")
+
+    result = start_run("bars", ctx, tmp_path / "r", on_update=broken_display)
+    assert result["status"] == "accepted" and not result.get("error")
+    err = capsys.readouterr().err
+    assert "display broke" in err and "\x1b" not in err and r"\x1b]52;" in err
+    assert err.count("display failed") == 3  # then only counted
