@@ -12,10 +12,11 @@ import subprocess
 import sys
 
 import pytest
-from batch_helpers import clean_env, model_args
+from batch_helpers import clean_env, keyed, keyed_responder, model_args, write_jsonl
 from programs import GOOD_BARS, reject
 from terminal import HOSTILE, MARKUP, VISIBLE, run_in_terminal
 
+from coco_agent.batch import BatchOptions, run_batch
 from coco_agent.context import RunContext
 
 SHOWN_MARKUP = MARKUP.encode()  # printed as it is written, never parsed
@@ -208,3 +209,117 @@ def test_a_display_that_raises_does_not_fail_the_run(openai_server, tmp_path, ca
     err = capsys.readouterr().err
     assert "display broke" in err and "\x1b" not in err and r"\x1b]52;" in err
     assert err.count("display failed") == 3  # then only counted
+
+
+# ---------------------------------------------------------------------------------------------------------
+# coco batch
+# ---------------------------------------------------------------------------------------------------------
+
+
+# A batch folder whose name holds markup and escape sequences (relative, so that it starts the error line).
+HOSTILE_OUT = f"o[/]{HOSTILE}"
+
+
+def hostile_batch(openai_server, tmp_path, *extra: str) -> list[str]:
+    """The `coco batch` arguments for a rerun in which the first of three prompts fails with an error naming
+    HOSTILE_OUT: its text changed since the first run made OUT/bad (a conflict), the other two are new."""
+    openai_server.respond_with(keyed_responder())
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "bad", "prompt": keyed("bad")}])
+    args = ["batch", str(prompts), "-o", HOSTILE_OUT, "--workers", "1", *model_args(openai_server), *extra]
+    first = subprocess.run(
+        [sys.executable, "-m", "coco_agent.cli", *args],
+        capture_output=True,
+        env=clean_env(),
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = [{"id": "bad", "prompt": keyed("bad", "A pie chart")}]
+    write_jsonl(prompts, records + [{"id": key, "prompt": keyed(key)} for key in ("good1", "good2")])
+    return args
+
+
+def test_batch_with_hostile_errors_under_a_terminal(openai_server, tmp_path):
+    """The failing prompt's error is logged escaped; the worker goes on, every prompt has an outcome, exit 0."""
+    args = hostile_batch(openai_server, tmp_path)
+    shown = run_in_terminal(*args, cwd=tmp_path)
+    assert shown.returncode == 0, shown.raw[-3000:]
+    shown.assert_harmless(rb"o[/]\x1b]52;c;ZXZpbA==\x07 \x1b]0;pwned\x07", b"holds a run")
+    summary = json.loads((tmp_path / HOSTILE_OUT / "summary.json").read_text())
+    assert summary["statuses"] == {"accepted": 2, "max_rounds": 0, "failed": 1, "pending": 0}
+
+
+def test_batch_json_carries_no_raw_controls(openai_server, tmp_path):
+    args = hostile_batch(openai_server, tmp_path, "--json")
+    proc = subprocess.run(
+        [sys.executable, "-m", "coco_agent.cli", *args],
+        capture_output=True,
+        env=clean_env(),
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for seq in (b"\x1b", b"\xc2\x9b", "\u202e".encode()):
+        assert seq not in proc.stdout
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert HOSTILE in events[0]["error"] and events[-1]["statuses"]["pending"] == 0
+    assert b"\xc2\x9b" not in (tmp_path / HOSTILE_OUT / "summary.json").read_bytes()
+
+
+def test_a_display_that_raises_loses_no_prompt(openai_server, tmp_path, capsys):
+    """Whatever the progress display does wrong, every prompt runs and gets its result."""
+    openai_server.respond_with(keyed_responder())
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": k, "prompt": keyed(k)} for k in ("a", "b", "c")])
+    ctx = RunContext(llm="openai:test-model", vlm="none", base_url=openai_server.base_url, sandbox="process")
+    calls = []
+
+    def broken_display(event):
+        calls.append(event["event"])
+        if event["event"] != "start":
+            raise RuntimeError(f"display broke on {HOSTILE} {MARKUP}")
+
+    summary = run_batch(BatchOptions(prompts, tmp_path / "out", ctx), on_event=broken_display)
+    assert summary["statuses"] == {"accepted": 3, "max_rounds": 0, "failed": 0, "pending": 0}
+    assert calls.count("prompt") == 3
+    for key in ("a", "b", "c"):
+        assert json.loads((tmp_path / "out" / key / "result.json").read_text())["status"] == "accepted"
+    err = capsys.readouterr().err
+    assert "display broke" in err and "\x1b" not in err and r"\x1b]52;" in err
+
+
+def test_a_result_json_that_is_no_object_fails_that_prompt_alone(openai_server, tmp_path):
+    """A finished run whose result.json was replaced by a JSON list: that prompt fails, the next one still runs."""
+    openai_server.respond_with(keyed_responder())
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": keyed("a")}])
+    ctx = RunContext(llm="openai:test-model", vlm="none", base_url=openai_server.base_url, sandbox="process")
+    run_batch(BatchOptions(prompts, tmp_path / "out", ctx))
+    (tmp_path / "out/a/result.json").write_text("[]")
+    write_jsonl(prompts, [{"id": k, "prompt": keyed(k)} for k in ("a", "b")])
+    events = []
+    summary = run_batch(BatchOptions(prompts, tmp_path / "out", ctx), on_event=events.append)
+    assert summary["statuses"] == {"accepted": 1, "max_rounds": 0, "failed": 1, "pending": 0}
+    prompt_events = {e["id"]: e for e in events if e["event"] == "prompt"}
+    assert prompt_events["a"]["status"] == "failed" and "AttributeError" in prompt_events["a"]["error"]
+
+
+def test_a_worker_that_dies_makes_the_exit_code_say_so(openai_server, tmp_path, monkeypatch, capsys):
+    """Should a worker end early anyway, prompts left pending make `coco batch` exit 1, not 0."""
+    from coco_agent.batch import runner
+    from coco_agent.cli import main
+
+    openai_server.respond_with(keyed_responder())
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": k, "prompt": keyed(k)} for k in ("a", "b")])
+
+    async def one_then_die(self, items):
+        item = next(items)
+        self.on_event((await self.one(item)) | {"done": 1, "total": self.total})
+        raise RuntimeError("worker died")
+
+    monkeypatch.setattr(runner.BatchDriver, "_worker", one_then_die)
+    code = main(
+        ["batch", str(prompts), "-o", str(tmp_path / "out"), "--workers", "1", *model_args(openai_server)]
+    )
+    assert code == 1
+    assert "1 prompt(s) have no outcome" in capsys.readouterr().err
