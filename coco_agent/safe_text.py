@@ -18,7 +18,7 @@ rich markup (``[/]`` crashes rich, ``[link=...]`` makes a link). So:
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # rich is imported where it is used: `coco --help` and the JSON writers do without it
@@ -27,25 +27,32 @@ if TYPE_CHECKING:  # rich is imported where it is used: `coco --help` and the JS
 
 # Shown escaped on a terminal: C0 controls but \t and \n, DEL, C1 controls, the bidi embeddings, overrides and
 # isolates (Trojan Source), lone surrogates (they cannot even be encoded as UTF-8).
-_TERMINAL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_TERMINAL_RANGES = (
+    (0x00, 0x08),
+    (0x0B, 0x1F),
+    (0x7F, 0x9F),
+    (0x202A, 0x202E),
+    (0x2066, 0x2069),
+    (0xD800, 0xDFFF),
+)
 # Spelled \uXXXX in JSON output (json.dumps escapes C0 itself): DEL, C1, bidi controls, the line and paragraph
 # separators (a line break to some readers), lone surrogates.
-_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_NAMED = {"\r": "\\r"}
+_JSON_RANGES = ((0x7F, 0x9F), (0x2028, 0x2029), (0x202A, 0x202E), (0x2066, 0x2069), (0xD800, 0xDFFF))
 
 
-def _visible(match: re.Match[str]) -> str:
-    ch = match.group()
-    if ch in _NAMED:
-        return _NAMED[ch]
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+def _table(ranges: tuple[tuple[int, int], ...], spell: Callable[[int], str]) -> dict[int, str]:
+    # str.translate with a table stays fast (linear, in C) however many controls a hostile text holds
+    return {code: spell(code) for low, high in ranges for code in range(low, high + 1)}
+
+
+_TERMINAL = _table(_TERMINAL_RANGES, lambda c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") | {0x0D: "\\r"}
+_JSON = _table(_JSON_RANGES, lambda c: f"\\u{c:04x}")
 
 
 def terminal_text(value: object) -> str:
     """``value`` as text that shows on a terminal as what it is, never acts on it (None -> "")."""
     text = value if isinstance(value, str) else "" if value is None else str(value)
-    return _TERMINAL.sub(_visible, text)
+    return text.translate(_TERMINAL)
 
 
 def markup_text(value: object) -> str:
@@ -74,4 +81,4 @@ def json_text(data: Any, **kwargs: Any) -> str:
     surrogates spelled ``\\uXXXX``: valid JSON that loads back to the same value, safe to print and to write."""
     text = json.dumps(data, ensure_ascii=False, **kwargs)
     # Outside strings JSON is ASCII, so every match is inside a string, where \uXXXX means the same character.
-    return _JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text.translate(_JSON)
