@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from coco_agent.safe_text import json_text, terminal_text
 
 EXIT = {"accepted": 0, "failed": 1, "max_rounds": 3}
 
@@ -178,7 +179,7 @@ def _with_progress(quiet: bool, run):
 def _report(result: dict[str, Any], as_json: bool) -> int:
     code = EXIT.get(result.get("status", "failed"), 1)
     if as_json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json_text(result, indent=2))
         return code
     from coco_agent.progress import print_summary
 
@@ -187,7 +188,7 @@ def _report(result: dict[str, Any], as_json: bool) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {terminal_text(message)}", file=sys.stderr)
     return 2
 
 

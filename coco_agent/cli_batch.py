@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coco_agent.cli import add_run_options, context_from_args, settle_models
+from coco_agent.safe_text import terminal_text
 
 if TYPE_CHECKING:
     from coco_agent.batch import BatchOptions
 
-EXIT_DONE, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_DONE, EXIT_INCOMPLETE, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_DEADLINE_S = 1800.0
 
 
@@ -68,7 +69,8 @@ def add_parsers(subparsers) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    """Run the batch; exit 0 when every prompt has an outcome (see summary.json for each one)."""
+    """Run the batch; exit 0 when every prompt has an outcome (see summary.json for each one), 1 when some
+    have none (pending: a worker stopped early; rerun to continue them)."""
     from coco_agent.batch import BatchAborted, BatchRefused, PromptsFileError, run_batch
     from coco_agent.batch.progress import BatchProgress, JsonEvents, print_batch_summary
 
@@ -92,7 +94,19 @@ def cmd_batch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished prompts are kept; rerun the same command to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_DONE
+    return exit_code(summary)
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """EXIT_DONE when every prompt has an outcome, else EXIT_INCOMPLETE (saying how many have none)."""
+    pending = (summary.get("statuses") or {}).get("pending", 0)
+    if not pending:
+        return EXIT_DONE
+    print(
+        f"error: {pending} prompt(s) have no outcome (pending); rerun the same command to continue them",
+        file=sys.stderr,
+    )
+    return EXIT_INCOMPLETE
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -105,7 +119,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     except ReportError as exc:
         return _fail(str(exc))
-    print(path)
+    print(terminal_text(path))
     return EXIT_DONE
 
 
@@ -124,7 +138,7 @@ def _bad_numbers(args: argparse.Namespace) -> str:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {terminal_text(message)}", file=sys.stderr)
     return EXIT_REFUSED
 
 

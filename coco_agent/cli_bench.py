@@ -109,11 +109,12 @@ def cmd_longtext(args: argparse.Namespace) -> int:
 def print_bench(figures: dict[str, Any]) -> None:
     """The benchmark table: overall, then by category and by length. Columns: round 1's draft (before any
     critique), the chosen draft, the best-reading draft of all rounds, and the final."""
-    from rich.console import Console
     from rich.table import Table
 
+    from coco_agent.safe_text import markup_text, plain_text, safe_console
+
     unit = "characters" if figures["lang"] == "zh" else "words"
-    table = Table(title=f"{PROXY_TITLE} [{figures['lang']}]", title_justify="left")
+    table = Table(title=markup_text(f"{PROXY_TITLE} [{figures['lang']}]"), title_justify="left")
     for name, justify in (("group", "left"), ("prompts", "right"), (unit, "right")):
         table.add_column(name, justify=justify)
     for name in COLUMNS:
@@ -121,7 +122,7 @@ def print_bench(figures: dict[str, Any]) -> None:
 
     def row(name: str, part: dict[str, Any], end_section: bool = False) -> None:
         cells = [f"{part[key]:.3f}" if part.get(key) is not None else "-" for key in COLUMNS.values()]
-        table.add_row(name, str(part["n"]), str(part["units"]), *cells, end_section=end_section)
+        table.add_row(markup_text(name), str(part["n"]), str(part["units"]), *cells, end_section=end_section)
 
     row("all", figures, end_section=True)
     categories = list(figures["by_category"].items())
@@ -129,16 +130,17 @@ def print_bench(figures: dict[str, Any]) -> None:
         row(f"category {name}", part, end_section=i == len(categories) - 1)
     for name, part in figures["by_length"].items():
         row(f"length {name}", part)
-    console = Console()
+    console = safe_console()
     console.print(table)
     console.print(
-        f"OCR: {figures['ocr']}. {figures['proxy']}. Statuses: {figures['statuses']}. "
-        "round 1: the first draft, before any critique; draft: the chosen one (what the refiner got); "
-        "best draft: the best-reading draft of any round. "
-        f"Per prompt: {figures['out']}/<id>/result.json (scores, text_scores); coco report {figures['out']}",
+        plain_text(
+            f"OCR: {figures['ocr']}. {figures['proxy']}. Statuses: {figures['statuses']}. "
+            "round 1: the first draft, before any critique; draft: the chosen one (what the refiner got); "
+            "best draft: the best-reading draft of any round. "
+            f"Per prompt: {figures['out']}/<id>/result.json (scores, text_scores); coco report {figures['out']}"
+        ),
         soft_wrap=True,
         highlight=False,
-        markup=False,
     )
 
 
@@ -148,5 +150,7 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    from coco_agent.safe_text import terminal_text
+
+    print(f"error: {terminal_text(message)}", file=sys.stderr)
     return EXIT_REFUSED

@@ -4,7 +4,6 @@ sandbox image, measure the sandbox's speed and fidelity."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -12,13 +11,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from coco_agent.sandbox import SandboxLimits, SandboxUnavailable, get_sandbox, guess_format
+from coco_agent.safe_text import json_text, markup_text, plain_text, safe_console
+from coco_agent.sandbox import (
+    SandboxLimits,
+    SandboxUnavailable,
+    get_sandbox,
+    guess_format,
+    print_progress,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_UNAVAILABLE = 0, 1, 2
-err = Console(stderr=True)
+err = safe_console(stderr=True)
 
 
 def add_parsers(subparsers) -> None:
@@ -89,12 +94,15 @@ def cmd_bench_sandbox(args: argparse.Namespace) -> int:
     if str(corpus) == bench.TYPICAL:
         corpus = bench.typical_corpus(Path(tempfile.mkdtemp(prefix="coco-typical-")))
     if not corpus.is_dir():
-        err.print(f"[red]no corpus at {corpus}[/red]: pass --corpus DIR")
+        err.print(f"[red]no corpus at {markup_text(corpus)}[/red]: pass --corpus DIR", highlight=False)
         return EXIT_UNAVAILABLE
     files = bench.corpus_files(corpus, args.limit)
     paths = tuple(p for p in args.paths.split(",") if p in bench.PATHS)
     if not paths:
-        err.print(f"[red]no known path in {args.paths!r}[/red]: choose from {','.join(bench.PATHS)}")
+        err.print(
+            f"[red]no known path in {markup_text(repr(args.paths))}[/red]: choose from {','.join(bench.PATHS)}",
+            highlight=False,
+        )
         return EXIT_UNAVAILABLE
     client = image = None
     try:
@@ -104,12 +112,12 @@ def cmd_bench_sandbox(args: argparse.Namespace) -> int:
         if set(paths) & {"bwrap_warm", "bwrap_job"} and not shutil.which("bwrap"):
             raise SandboxUnavailable("bubblewrap is not installed: apt-get install bubblewrap")
     except SandboxUnavailable as exc:
-        err.print(f"[red]sandbox unavailable:[/red] {exc}", highlight=False)
+        err.print(f"[red]sandbox unavailable:[/red] {markup_text(exc)}", highlight=False)
         return EXIT_UNAVAILABLE
     rows = bench.run(files, image, client, paths, args.timeout, progress=None if args.json else _progress)
     figures = bench.summarize(rows)
     if args.json:
-        print(json.dumps(figures))
+        print(json_text(figures))
     else:
         _print_bench(figures)
     return EXIT_OK if figures["rendered"] else EXIT_FAILED
@@ -123,7 +131,7 @@ def _print_bench(figures: dict) -> None:
         table.add_row(
             path, *(f"{stats[q]:.3f}" if stats[q] is not None else "-" for q in ("p50", "p95", "mean"))
         )
-    out = Console(file=sys.stdout)
+    out = safe_console(file=sys.stdout)
     out.print(table)
     if figures["p50_ratio"] is not None or figures["p50_docker_run_ratio"] is not None:
         out.print(
@@ -143,13 +151,15 @@ def _print_bench(figures: dict) -> None:
                 f"fidelity {name}: {fid['matched']}/{fid['plain_ok']} match the bare render ({fid['match_rate']})"
             )
             for item in fid["mismatches"]:
-                out.print(f"  {item['program']}: {item['why']} {item.get('mean_diff', '')}", highlight=False)
+                line = f"  {item['program']}: {item['why']} {item.get('mean_diff', '')}"
+                out.print(plain_text(line), highlight=False)
     for item in figures["failures"]:
-        out.print(f"  failed {item['path']} {item['program']}: {item['status']} {item['error'][-160:]}")
+        line = f"  failed {item['path']} {item['program']}: {item['status']} {item['error'][-160:]}"
+        out.print(plain_text(line), highlight=False)
 
 
 def _progress(message: str) -> None:
-    err.print(f"[dim]sandbox:[/dim] {message}")
+    print_progress(message)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -203,16 +213,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _render_done(args: argparse.Namespace, report: dict, code: int) -> int:
     if args.json:
-        print(json.dumps(report, ensure_ascii=False))
+        print(json_text(report))
     elif code == EXIT_OK:
         err.print(
-            f"[green]rendered[/green] {report['output']} ({report['width']}x{report['height']}, "
-            f"{report['format']}) in {report['seconds']:.2f} s [dim]\\[{report['sandbox']} sandbox][/dim]"
+            f"[green]rendered[/green] {markup_text(report['output'])} ({report['width']}x{report['height']}, "
+            f"{report['format']}) in {report['seconds']:.2f} s [dim]\\[{report['sandbox']} sandbox][/dim]",
+            highlight=False,
         )
     else:
-        err.print(f"[red]{report['status']}[/red]: {report['error']}", markup=True, highlight=False)
+        err.print(
+            f"[red]{markup_text(report['status'])}[/red]: {markup_text(report['error'])}", highlight=False
+        )
         if report.get("stderr_tail") and report["status"] != "error":
-            err.print(report["stderr_tail"], markup=False, highlight=False)
+            err.print(plain_text(report["stderr_tail"]), highlight=False)
     return code
 
 
@@ -224,7 +237,7 @@ def cmd_sandbox_build(args: argparse.Namespace) -> int:
     try:
         tag = build_image(progress=_progress, force=args.force)
     except SandboxUnavailable as exc:
-        err.print(f"[red]cannot build the sandbox image:[/red] {exc}", highlight=False)
+        err.print(f"[red]cannot build the sandbox image:[/red] {markup_text(exc)}", highlight=False)
         return EXIT_FAILED
     err.print(f"[green]ready[/green] {tag} ({time.monotonic() - started:.1f} s)")
     print(tag)
@@ -238,14 +251,14 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
     status = image_status()
     ready = bool(status["engine"] and status["present"])
     if args.json:
-        print(json.dumps(status))
+        print(json_text(status))
         return EXIT_OK if ready else EXIT_FAILED
     table = Table(show_header=False, box=None)
     table.add_row(
         "engine",
         "[green]reachable[/green]"
         if status["engine"]
-        else f"[red]unreachable[/red] {status['engine_error']}",
+        else f"[red]unreachable[/red] {markup_text(status['engine_error'])}",
     )
     if status["engine"]:
         table.add_row(
@@ -262,5 +275,5 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
     table.add_row(
         "debootstrap", status["debootstrap"] or "[yellow]missing[/yellow] (apt-get install debootstrap)"
     )
-    Console(file=sys.stdout).print(table)
+    safe_console(file=sys.stdout).print(table)
     return EXIT_OK if ready else EXIT_FAILED

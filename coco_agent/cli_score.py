@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from coco_agent.safe_text import json_text, terminal_text
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -47,14 +48,14 @@ def cmd_score(args: argparse.Namespace) -> int:
         with Image.open(args.image) as opened:
             image = opened.convert("RGB")
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        print(f"error: cannot read image {args.image}: {exc}", file=sys.stderr)
+        print(terminal_text(f"error: cannot read image {args.image}: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     scores = score_image(image, args.prompt, args.text, ocr_engine=args.ocr, clip_model=args.clip)
     scores = {"image": str(args.image), "prompt": args.prompt, **scores}
     if args.json:
-        print(json.dumps(scores, indent=2, ensure_ascii=False))
+        print(json_text(scores, indent=2))
     else:
-        print(render_scores(scores))
+        print(terminal_text(render_scores(scores)))
     return EXIT_OK
 
 

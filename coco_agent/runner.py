@@ -179,6 +179,7 @@ def _drive(
 ) -> dict[str, Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
+    on_update = _shielded(on_update)
     try:
         ctx.validate()
         with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_FILE)) as saver:
@@ -208,6 +209,7 @@ async def _adrive(
     deadline_s: float | None = None,
 ) -> dict[str, Any]:
     timer = asyncio.timeout(deadline_s)
+    on_update = _shielded(on_update)
     try:
         ctx.validate()
         with run_scope(deadline_s) as scope:
@@ -242,6 +244,15 @@ async def _adrive(
     except Exception as exc:
         return await asyncio.to_thread(_crash_result, run_dir, ctx, inputs, exc)
     return read_json(run_dir / RESULT_FILE)
+
+
+def _shielded(on_update: OnUpdate | None) -> OnUpdate | None:
+    """The progress callback made unable to fail the run (a display error is reported, the run goes on)."""
+    if on_update is None:
+        return None
+    from coco_agent.progress import shielded
+
+    return shielded(on_update)
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from coco_agent import __version__
+from coco_agent.safe_text import json_text
 
 RESULT_FILE = "result.json"
 SETTINGS_FILE = "run.json"
@@ -42,13 +43,14 @@ def file_mode() -> int:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically (a killed run never leaves half a file)."""
+    """Write JSON atomically (a killed run never leaves half a file). Text is kept exactly; DEL, C1 and bidi
+    controls and lone surrogates are spelled \\uXXXX (see safe_text.json_text), so `cat` shows them harmlessly."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.fchmod(fd, file_mode())
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+        fh.write(json_text(data, indent=2, default=str))
         fh.write("\n")
     os.replace(tmp, path)
 

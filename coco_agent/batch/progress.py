@@ -5,7 +5,6 @@ With ``--json`` stdout carries one JSON object per finished prompt and the summa
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
@@ -15,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from coco_agent.safe_text import json_text, markup_text, plain_text, safe_console
+
 COLOURS = {"accepted": "green", "max_rounds": "yellow", "failed": "red"}
 
 
@@ -22,7 +23,7 @@ class BatchProgress:
     """A rich progress bar plus one log line per prompt that ran (skipped ones are only counted)."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or safe_console(stderr=True)
         self.counts: Counter[str] = Counter()
         self.total = 0
         self.done = 0
@@ -79,20 +80,23 @@ class BatchProgress:
         return {"outcomes": outcomes, "rate": f"{rate:.1f}/min" if self.ran else "", "eta": eta}
 
     def _log(self, event: dict[str, Any]) -> None:
+        """One line per prompt that ran; its id, status and error are data (an error can quote anything)."""
         colour = COLOURS.get(event["status"], "red")
+        status = f"{event['status']:<10}"
         line = (
-            f"[{colour}]{event['status']:<10}[/] {event['id']}  rounds {event['rounds']}  "
-            f"{event['wall_seconds']:.1f}s"
+            f"[{colour}]{markup_text(status)}[/] {markup_text(event['id'])}  "
+            f"rounds {markup_text(event['rounds'])}  {event['wall_seconds']:.1f}s"
         )
         if event["how"] != "started":
-            line += f" [dim]({event['how']})[/]"
+            line += f" [dim]({markup_text(event['how'])})[/]"
         if event["error"]:
-            line += f"  [dim]{event['error'][:120]}[/]"
+            line += f"  [dim]{markup_text(str(event['error'])[:120])}[/]"
         self.console.print(line, highlight=False)
 
 
 class JsonEvents:
-    """One JSON line per finished prompt on stdout (the start event is not printed)."""
+    """One JSON line per finished prompt on stdout (the start event is not printed); C1 and bidi controls are
+    spelled \\uXXXX (safe_text.json_text)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
@@ -102,13 +106,13 @@ class JsonEvents:
             self.line(event)
 
     def line(self, data: dict[str, Any]) -> None:
-        self.stream.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+        self.stream.write(json_text(data, default=str) + "\n")
         self.stream.flush()
 
 
 def print_batch_summary(summary: dict[str, Any], out: str, console: Console | None = None) -> None:
     """The closing table: outcomes, acceptance, rounds, seconds, throughput, where the files are."""
-    console = console or Console()
+    console = console or safe_console()
     statuses = summary["statuses"]
     table = Table(show_header=False, box=None)
     table.add_row(
@@ -127,13 +131,12 @@ def print_batch_summary(summary: dict[str, Any], out: str, console: Console | No
             f"{summary['prompts_per_minute']} prompts/min ({summary['ran_this_time']} ran this time)",
         )
     for name, value in (summary.get("scores") or {}).items():
-        table.add_row(f"score {name}", str(value))
+        table.add_row(markup_text(f"score {name}"), markup_text(value))
     console.print(table)
     console.print(
-        f"summary: {out}/summary.json, {out}/summary.csv; HTML report: coco report {out}",
+        plain_text(f"summary: {out}/summary.json, {out}/summary.csv; HTML report: coco report {out}"),
         soft_wrap=True,
         highlight=False,
-        markup=False,
     )
 
 

@@ -6,12 +6,14 @@ batch at any moment (even SIGKILL) and rerun the same command: nothing is redone
 
 Runs share the process-wide sandbox (``get_sandbox``), the loaded refiner and the cached models; model requests
 go through ``models.calls`` (bounded concurrency, retry with backoff). Each run has a deadline. One bad prompt
-never stops the batch: it ends ``failed`` with its reason.
+never stops the batch: it ends ``failed`` with its reason. Neither does a display that fails: ``on_event`` is
+shielded (its errors are reported and swallowed), so every prompt still gets its outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +26,10 @@ from coco_agent.batch.summary import write_summary
 from coco_agent.batch.threads import DaemonThreadPool
 from coco_agent.context import RunContext
 from coco_agent.models.calls import CallPolicy, call_policy
+from coco_agent.progress import shielded
 from coco_agent.runner import aresume_run, astart_run
 from coco_agent.runs import RESULT_FILE, SETTINGS_FILE, read_json, write_json
+from coco_agent.safe_text import terminal_text
 
 OnEvent = Callable[[dict[str, Any]], None]
 OnResult = Callable[[PromptItem, Path, dict[str, Any]], dict[str, Any] | None]
@@ -110,7 +114,8 @@ class BatchDriver:
         self.ctx = options.ctx
         self.manifest = manifest
         self.total: int | None = None
-        self.on_event = on_event or (lambda event: None)
+        # the display must never cost a prompt: an exception it raises is reported (escaped) and ignored
+        self.on_event = shielded(on_event, "the batch") if on_event else (lambda event: None)
         self.on_result = on_result
         self.done = 0
         self.ran = 0
@@ -141,8 +146,12 @@ class BatchDriver:
             scan = asyncio.ensure_future(asyncio.to_thread(count_prompts, options.prompts, options.limit))
             self._workers = [asyncio.ensure_future(self._worker(items)) for _ in range(options.workers)]
             scan.add_done_callback(self._scanned)
-            await asyncio.gather(*self._workers, return_exceptions=True)
+            ended = await asyncio.gather(*self._workers, return_exceptions=True)
             await asyncio.gather(scan, return_exceptions=True)
+        # a worker that stopped early is a bug: say so; the summary counts what it left pending (exit 1)
+        for problem in ended:
+            if isinstance(problem, Exception):
+                print(f"coco: a batch worker stopped: {terminal_text(problem)[:500]}", file=sys.stderr)
         if self.aborted is not None:
             raise self.aborted
         wall = time.monotonic() - started
@@ -186,6 +195,8 @@ class BatchDriver:
             except BatchAborted as exc:
                 self._abort(exc)
                 return
+            except Exception as exc:  # outside one()'s guard (a result.json that is no object, say):
+                event = self._failed(item, exc)  # this prompt fails, the worker goes on
             self.done += 1
             event |= {"done": self.done, "total": self.total}
             self.on_event(event)
@@ -224,6 +235,23 @@ class BatchDriver:
             self.ran += 1
             event |= await self._after(item, run_dir, result)
         return event
+
+    def _failed(self, item: PromptItem, exc: Exception) -> dict[str, Any]:
+        """The event of a prompt whose handling broke; the summary lists it failed with this error."""
+        error = f"{type(exc).__name__}: {exc}"
+        self.errors[item.id] = error
+        return {
+            "event": "prompt",
+            "id": item.id,
+            "line": item.line,
+            "status": "failed",
+            "rounds": 0,
+            "seconds": 0.0,
+            "wall_seconds": 0.0,
+            "how": "error",
+            "error": error,
+            "run_dir": str(self.options.out / item.id),
+        }
 
     def plan(self, item: PromptItem, run_dir: Path) -> str:
         """What to do with a prompt: skipped (finished), resumed (interrupted), started, or restarted (other

@@ -18,6 +18,7 @@ from typing import Any
 
 from coco_agent.batch.prompts_file import PromptItem
 from coco_agent.runs import RESULT_FILE, SETTINGS_FILE, now, read_json
+from coco_agent.safe_text import json_text
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_CSV = "summary.csv"
@@ -127,7 +128,7 @@ def write_summary(
         for i, item in enumerate(items):
             row = summary_row(item, out / item.id, errors.get(item.id))
             totals.add(row)
-            json_fh.write(("," if i else "") + "\n    " + json.dumps(row, ensure_ascii=False, default=str))
+            json_fh.write(("," if i else "") + "\n    " + json_text(row, default=str))
             writer.writerow(csv_row(row))
         summary = {
             "batch_id": manifest.get("batch_id"),
@@ -136,7 +137,7 @@ def write_summary(
             "written": now(),
             **totals.as_dict(wall_seconds, ran),
         }
-        head = json.dumps(summary, indent=2, ensure_ascii=False, default=str)
+        head = json_text(summary, indent=2, default=str)
         json_fh.write("\n  ],\n" + head[2:] + "\n")
     return summary
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Callable
 
@@ -23,6 +22,7 @@ __all__ = [
     "decode_png",
     "get_sandbox",
     "guess_format",
+    "print_progress",
     "close_sandboxes",
 ]
 
@@ -31,13 +31,12 @@ _cache: dict[str, Sandbox] = {}
 _lock = threading.Lock()
 
 
-def _stderr_progress(message: str) -> None:
-    try:
-        from rich.console import Console
+def print_progress(message: str) -> None:
+    """Show a sandbox progress message (plain text, never markup: it can quote an error) on stderr."""
+    from coco_agent.safe_text import plain_text, safe_console
 
-        Console(stderr=True).print(f"[dim]sandbox:[/dim] {message}")
-    except ImportError:
-        print(f"sandbox: {message}", file=sys.stderr)
+    style = "yellow" if message.startswith("warning:") else ""
+    safe_console(stderr=True).print("[dim]sandbox:[/dim]", plain_text(message, style), highlight=False)
 
 
 def get_sandbox(kind: str = "auto", progress: Callable[[str], None] | None = None) -> Sandbox:
@@ -47,13 +46,14 @@ def get_sandbox(kind: str = "auto", progress: Callable[[str], None] | None = Non
     missing), else bubblewrap when installed and able to start its worker, else the plain subprocess, each
     time with a warning. docker: Docker or SandboxUnavailable naming the fix. bubblewrap: warm workers in
     bubblewrap namespaces. process: the worker in an rlimited subprocess (weakest). COCO_SANDBOX_POOL=0
-    starts a fresh container / bubblewrap per job instead of the warm ones.
+    starts a fresh container / bubblewrap per job instead of the warm ones. ``progress`` gets plain text (it
+    can quote an engine's error), never markup; by default it is shown on stderr.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown sandbox kind {kind!r}; choose one of {', '.join(KINDS)}")
     with _lock:
         if kind not in _cache:
-            _cache[kind] = _make(kind, progress or _stderr_progress)
+            _cache[kind] = _make(kind, progress or print_progress)
         return _cache[kind]
 
 
@@ -74,8 +74,7 @@ def _make(kind: str, progress: Callable[[str], None]) -> Sandbox:
             raise
         fallback, why = _make_fallback()
         progress(
-            f"[yellow]warning:[/yellow] Docker sandbox unavailable ({exc}); using the weaker {fallback.kind} "
-            f"sandbox{why}"
+            f"warning: Docker sandbox unavailable ({exc}); using the weaker {fallback.kind} sandbox{why}"
         )
         return fallback
 
