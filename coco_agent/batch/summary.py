@@ -174,11 +174,13 @@ def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _read(path: Path) -> Any:
+def _read(path: Path) -> dict[str, Any] | None:
+    """A run's result.json, or None when it is missing, unreadable or not a JSON object."""
     try:
-        return read_json(path)
+        value = read_json(path)
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
 
 
 class _atomic:
@@ -190,7 +192,8 @@ class _atomic:
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        # backslashreplace: a lone surrogate (a prompt given as a command-line argument) cannot fail the write
+        self.fh = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="")
         return self.fh
 
     def __exit__(self, kind, *exc: object) -> None:
