@@ -78,13 +78,30 @@ def after_iend() -> bytes:
     return image(trailing=HTML * 100)
 
 
-def apng(width: int = 64, height: int = 48) -> bytes:
-    """An APNG whose default image (seed 0, what Pillow shows) is not part of the animation: an animated-PNG
-    decoder (Chromium) shows only the one animation frame, a different picture (seed 7)."""
+def animated(width: int, height: int, default_rows: bytes, frame_rows: bytes) -> bytes:
+    """An APNG of one animation frame (`frame_rows`) whose default image (`default_rows`, what Pillow decodes)
+    is not part of the animation: an animated-PNG decoder (Chromium) shows only the frame."""
     actl = chunk(b"acTL", struct.pack(">II", 1, 0))
     fctl = chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, width, height, 0, 0, 1, 1, 0, 0))
-    fdat = chunk(b"fdAT", struct.pack(">I", 1) + zlib.compress(rgb_rows(width, height, seed=7), 9))
-    return image(width, height, before=actl, after=fctl + fdat)
+    fdat = chunk(b"fdAT", struct.pack(">I", 1) + zlib.compress(frame_rows, 9))
+    idat = chunk(b"IDAT", zlib.compress(default_rows, 9))
+    return SIGNATURE + ihdr(width, height) + actl + idat + fctl + fdat + chunk(b"IEND", b"")
+
+
+def apng(width: int = 64, height: int = 48) -> bytes:
+    """A harmless pattern (seed 0) for Pillow, a different one (seed 7) for Chromium."""
+    return animated(width, height, rgb_rows(width, height, 0), rgb_rows(width, height, 7))
+
+
+def solid_apng(width: int = 240, height: int = 180, shown=(255, 0, 0), hidden=(0, 255, 0)) -> bytes:
+    """Plain red for Pillow, plain green for Chromium (each with a black line every 10 rows, so that the checks
+    do not call it blank): easy to tell apart in a screenshot."""
+    black = b"\0" + b"\0\0\0" * width
+    rows = [
+        b"".join(black if y % 10 == 9 else b"\0" + bytes(rgb) * width for y in range(height))
+        for rgb in (shown, hidden)
+    ]
+    return animated(width, height, *rows)
 
 
 def many_chunks(count: int = 100_000) -> bytes:
