@@ -86,12 +86,11 @@ def critique(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, A
     label = str(ctx.vlm)
     try:
         messages = critic_messages(state, attempt, ctx.limits())
-    except ImageRejected as exc:
-        return _refused(state, attempt, ctx, label, str(exc))
-    try:
         model = resolve_model(ctx.vlm, "critic", base_url=ctx.base_url, timeout=ctx.model_timeout_s)
         label = describe_model(model)
         verdict, notes = ask_critic(model, messages)
+    except ImageRejected as exc:  # raised by critic_messages only (ask_critic never raises)
+        return _refused(state, attempt, ctx, label, str(exc))
     except Exception as exc:  # the critic could not even be loaded: the deterministic checks decide
         verdict = {"match": None, "score": None, "problems": [], "summary": f"critic unavailable: {exc}"}
         verdict["source"] = "unavailable"
