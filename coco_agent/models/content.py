@@ -11,7 +11,11 @@ from typing import Any
 
 from PIL import Image
 
+from coco_agent.sandbox.base import SandboxLimits
+from coco_agent.sandbox.png import PNG_SIGNATURE, ImageRejected, decode_png, read_bounded, read_png
+
 Part = str | Image.Image
+LIMITS = SandboxLimits()  # the caps an image in a message is decoded with (the sandbox's defaults)
 
 
 def content_parts(content: str | list[Any]) -> list[Part]:
@@ -68,7 +72,10 @@ def _image_from_url(url: str) -> Image.Image:
             return _image_from_bytes(response.read())
     path = Path(url.removeprefix("file://"))
     if path.is_file():
-        return _image_from_bytes(path.read_bytes())
+        try:
+            return _image_from_bytes(read_bounded(path, LIMITS.max_png_bytes))
+        except ImageRejected as error:
+            raise ValueError(str(error)) from error
     raise ValueError(f"cannot read image from URL {url[:80]!r}")
 
 
@@ -80,8 +87,19 @@ def _b64(data: str) -> bytes:
 
 
 def _image_from_bytes(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
+    """Decode with the sandbox's caps: a PNG through the checked decoder (chunks walked first, only the image
+    itself decoded: never an APNG's other frames), other formats with the pixel count checked before loading."""
+    if len(data) > LIMITS.max_png_bytes:
+        raise ValueError(f"image of {len(data)} bytes exceeds the {LIMITS.max_png_bytes}-byte limit")
+    try:
+        if data.startswith(PNG_SIGNATURE):
+            return flatten_rgb(decode_png(data, LIMITS.max_pixels, LIMITS.max_png_bytes))
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > LIMITS.max_pixels:
+            raise ValueError(f"image of {image.width}x{image.height} pixels exceeds the pixel limit")
+        image.load()
+    except ImageRejected as error:
+        raise ValueError(str(error)) from error
     return flatten_rgb(image)
 
 
@@ -115,3 +133,11 @@ def png_block(png: bytes) -> dict[str, Any]:
     """An OpenAI-style image content block (understood by langchain's OpenAI, Anthropic and Ollama clients)."""
     data = base64.b64encode(png).decode("ascii")
     return {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}}
+
+
+def png_file_block(path: str | Path, limits: SandboxLimits | None = None) -> dict[str, Any]:
+    """The image block of a PNG file, checked, decoded and re-encoded on the host with the sandbox's limits
+    (see sandbox/png.py): a draft on disk may have been replaced, or come from an older run. Raises
+    ImageRejected with the reason."""
+    limits = limits or LIMITS
+    return png_block(read_png(path, limits.max_pixels, limits.max_png_bytes).png)

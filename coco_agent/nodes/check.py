@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
-from PIL import Image
 
-from coco_agent.checks import check_draft
+from coco_agent.checks import CheckResult, check_draft
 from coco_agent.context import RunContext
 from coco_agent.routing import after_check
+from coco_agent.sandbox.base import SandboxLimits
+from coco_agent.sandbox.png import ImageRejected, decode_png, read_bounded
 from coco_agent.trace import TRACE_KEY, traced
 
 
@@ -25,8 +26,7 @@ def check(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]
     attempt = dict(state["attempts"][-1])
     update: dict[str, Any] = {}
     if attempt.get("status") == "ok" and attempt.get("draft_path"):
-        with Image.open(Path(state["run_dir"]) / attempt["draft_path"]) as image:
-            result = check_draft(image)
+        result = check_file(Path(state["run_dir"]) / attempt["draft_path"], ctx.limits())
         attempt["checks"] = result.as_dict()
         update["attempts"] = [{"round": attempt["round"], "checks": attempt["checks"]}]
     view = {**state, "attempts": [*state["attempts"][:-1], attempt]}
@@ -34,3 +34,14 @@ def check(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]
     update |= decision.update()
     update[TRACE_KEY] = {"checks": attempt.get("checks", {}).get("problems", [])}
     return update
+
+
+def check_file(path: Path, limits: SandboxLimits) -> CheckResult:
+    """check_draft of a draft on disk, read through the host's checked PNG decoder with the sandbox's limits (the
+    file may have been replaced, or come from an older run): a draft it refuses fails the checks, with why."""
+    try:
+        image = decode_png(read_bounded(path, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes)
+    except ImageRejected as exc:
+        problem = f"the draft image could not be read back: {exc}"
+        return CheckResult(ok=False, width=0, height=0, ink_fraction=0.0, problems=[problem])
+    return check_draft(image)

@@ -13,25 +13,34 @@ from coco_agent import prompts
 from coco_agent.context import RunContext
 from coco_agent.models import describe_model, resolve_model
 from coco_agent.models.calls import call_model
-from coco_agent.models.content import message_text, png_block
-from coco_agent.routing import after_critique
+from coco_agent.models.content import message_text, png_file_block
+from coco_agent.routing import after_critique, bullet, retry_or_stop
 from coco_agent.runs import attempt_dir, write_json
+from coco_agent.sandbox.base import SandboxLimits
+from coco_agent.sandbox.png import ImageRejected
 from coco_agent.trace import TRACE_KEY, traced
 from coco_agent.verdict import Verdict, parse_verdict, verdict_record
 
 
-def critic_messages(state: dict[str, Any], attempt: dict[str, Any]) -> list:
-    """Exactly what the critic sees: its rules, the request, the program, and the draft as an image block."""
+def critic_messages(
+    state: dict[str, Any], attempt: dict[str, Any], limits: SandboxLimits | None = None
+) -> list:
+    """Exactly what the critic sees: its rules, the request, the program, and the draft as an image block.
+
+    The draft is read from disk through the host's checked decoder, with the sandbox's limits, and re-encoded
+    (it may have been replaced since it was checked, or come from an older run): the critic sees the pixels
+    the checks saw, never a file's text chunks or an APNG's other frames. Raises ImageRejected with the reason.
+    """
     run_dir = Path(state["run_dir"])
     code = (run_dir / attempt["code_path"]).read_text(encoding="utf-8")
     fmt = state["format"]
     text = prompts.render(
         "critic_task", prompt=state["prompt"], format=fmt, fence=prompts.FENCES[fmt], code=code
     )
-    png = (run_dir / attempt["draft_path"]).read_bytes()
+    image = png_file_block(run_dir / attempt["draft_path"], limits)
     return [
         SystemMessage(prompts.render("critic_system")),
-        HumanMessage(content=[{"type": "text", "text": text}, png_block(png)]),
+        HumanMessage(content=[{"type": "text", "text": text}, image]),
     ]
 
 
@@ -69,14 +78,19 @@ def ask_critic(model: Any, messages: list) -> tuple[dict[str, Any], list[str]]:
 
 @traced("critique")
 def critique(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Judge the draft; a mismatch goes back to the code writer with the critic's listed problems."""
+    """Judge the draft; a mismatch goes back to the code writer with the critic's listed problems. A draft the
+    host's PNG check now refuses (replaced on disk since it was checked) is not shown: it counts as a failed
+    check, and the round is retried."""
     ctx = runtime.context or RunContext()
     attempt = state["attempts"][-1]
     label = str(ctx.vlm)
     try:
+        messages = critic_messages(state, attempt, ctx.limits())
         model = resolve_model(ctx.vlm, "critic", base_url=ctx.base_url, timeout=ctx.model_timeout_s)
         label = describe_model(model)
-        verdict, notes = ask_critic(model, critic_messages(state, attempt))
+        verdict, notes = ask_critic(model, messages)
+    except ImageRejected as exc:  # raised by critic_messages only (ask_critic never raises)
+        return _refused(state, attempt, ctx, label, str(exc))
     except Exception as exc:  # the critic could not even be loaded: the deterministic checks decide
         verdict = {"match": None, "score": None, "problems": [], "summary": f"critic unavailable: {exc}"}
         verdict["source"] = "unavailable"
@@ -86,6 +100,26 @@ def critique(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, A
     decision = after_critique(state, verdict, max_rounds=ctx.max_rounds)
     return {
         "attempts": [{"round": attempt["round"], "verdict": verdict}],
+        **decision.update(),
+        TRACE_KEY: {"model": label, "verdict": json.dumps(verdict, default=str)[:500], "notes": notes},
+    }
+
+
+def _refused(
+    state: dict[str, Any], attempt: dict[str, Any], ctx: RunContext, label: str, reason: str
+) -> dict[str, Any]:
+    """The draft on disk fails the host's PNG check: no critic call, the attempt's checks fail, retry."""
+    problem = f"the draft image could not be read back: {reason}"
+    verdict = {"match": None, "score": None, "problems": [], "summary": problem, "source": "refused"}
+    verdict["model"] = label
+    notes = ["draft refused by the host's PNG check; the critic was not called"]
+    write_json(attempt_dir(state["run_dir"], attempt["round"]) / "critique.json", {**verdict, "notes": notes})
+    checks = {**(attempt.get("checks") or {}), "ok": False}
+    checks["problems"] = [*checks.get("problems", []), problem]
+    view = {**state, "attempts": [*state["attempts"][:-1], {**attempt, "checks": checks}]}  # ranks it last
+    decision = retry_or_stop(view, ctx.max_rounds, bullet([problem]), "draft refused: " + reason[:300])
+    return {
+        "attempts": [{"round": attempt["round"], "verdict": verdict, "checks": checks}],
         **decision.update(),
         TRACE_KEY: {"model": label, "verdict": json.dumps(verdict, default=str)[:500], "notes": notes},
     }

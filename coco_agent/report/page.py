@@ -24,23 +24,59 @@ from coco_agent.batch.summary import percentile
 from coco_agent.report import charts
 from coco_agent.report.assets import CSS, JS, script_hash
 from coco_agent.report.collect import Attempt, RunDetail, RunRow, Target
+from coco_agent.sandbox.base import SandboxLimits
+from coco_agent.sandbox.png import ImageRejected, clean_png, read_bounded, walk_png
 
 STATUS_ORDER = ("accepted", "max_rounds", "failed", "pending")
 _FORMATTER = HtmlFormatter(cssclass="hl", wrapcode=True)
 
 
 class Images:
-    """Image sources: a path relative to the report (the default) or a data: URI (``embed``)."""
+    """Image sources: a path relative to the report (the default) or a data: URI (``embed``).
 
-    def __init__(self, report: Path, embed: bool) -> None:
+    A run's PNG files are checked with the host's PNG decoder and the sandbox's limits first: they may come from
+    an older run that stored drafts as sent, or have been replaced. Embedded images are the pixels the host
+    decoded, re-encoded. A file is linked only when its chunks hold the image alone (no text, no profile, no APNG
+    animation that Chromium would show instead of the default image, nothing after IEND); else its re-encoded
+    pixels are embedded instead. A file the check refuses is not shown: the page names the reason.
+    """
+
+    def __init__(self, report: Path, embed: bool, limits: SandboxLimits | None = None) -> None:
         self.base = report.resolve().parent
         self.embed = embed
+        self.limits = limits or SandboxLimits()
+        self._seen: dict[Path, str | ImageRejected] = {}  # drafts show twice (round, and before/after)
 
     def src(self, path: Path) -> str:
-        if self.embed:
-            return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-        rel = os.path.relpath(path.resolve(), self.base)
-        return urllib.parse.quote(Path(rel).as_posix())
+        """The img src of a run's PNG file. Raises ImageRejected with the reason."""
+        key = path.resolve()
+        if key not in self._seen:
+            try:
+                self._seen[key] = self._src(key)
+            except ImageRejected as exc:
+                self._seen[key] = exc
+        found = self._seen[key]
+        if isinstance(found, ImageRejected):
+            raise found
+        return found
+
+    def _src(self, path: Path) -> str:
+        max_bytes, max_pixels = self.limits.max_png_bytes, self.limits.max_pixels
+        data = read_bounded(path, max_bytes)
+        if not self.embed:
+            layout = walk_png(data, max_bytes)
+            if layout.clean and layout.width * layout.height <= max_pixels:
+                rel = os.path.relpath(path.resolve(), self.base)
+                return urllib.parse.quote(Path(rel).as_posix())
+        return self.data(clean_png(data, max_pixels, max_bytes).png)
+
+    def img(self, path: Path, alt: str) -> str:
+        """An <img class='shot'> of a run's PNG file, or a note saying why it is not shown."""
+        try:
+            src = self.src(path)
+        except ImageRejected as exc:
+            return f"<p class='muted'>{escape(alt)}: image not shown ({escape(str(exc))})</p>"
+        return f"<img class='shot' alt='{escape(alt)}' src='{escape(src)}'>"
 
     @staticmethod
     def data(png: bytes) -> str:
@@ -219,9 +255,7 @@ def _attempt(attempt: Attempt, images: Images) -> str:
         left.append(f"<div class='error'>{escape(attempt.error)}</div>")
     right = []
     if attempt.draft is not None:
-        right.append(
-            f"<img class='shot' alt='draft, round {attempt.round}' src='{escape(images.src(attempt.draft))}'>"
-        )
+        right.append(images.img(attempt.draft, f"draft, round {attempt.round}"))
     else:
         right.append("<p class='muted'>no draft</p>")
     if attempt.critique:
@@ -274,8 +308,7 @@ def _refinement(detail: RunDetail, images: Images) -> str:
         pictures.append(("final", detail.final))
     if pictures:
         cells = "".join(
-            f"<div><p class='muted'>{escape(label)}</p>"
-            f"<img class='shot' alt='{escape(label)}' src='{escape(images.src(path))}'></div>"
+            f"<div><p class='muted'>{escape(label)}</p>{images.img(path, label)}</div>"
             for label, path in pictures
         )
         parts.append(f"<div class='cols'>{cells}</div>")

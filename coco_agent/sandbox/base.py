@@ -120,11 +120,12 @@ class RenderResult:
 def result_from_frame(
     kind: str, header: dict, png: bytes, limits: SandboxLimits, started: float, **extra: object
 ) -> RenderResult:
-    """The result a worker's result frame describes: fields cleaned, the PNG decoded and checked, boxes taken.
+    """The result a worker's result frame describes: fields cleaned, the PNG checked, decoded and re-encoded on
+    the host (what the host keeps is what it decoded: see sandbox/png.py), boxes taken.
 
     `started` is the host's time.monotonic() when the job began; `extra` adds host-side notes (container, worker).
     """
-    from coco_agent.sandbox.png import ImageRejected, decode_png
+    from coco_agent.sandbox.png import ImageRejected, clean_png
 
     result = RenderResult(
         status=header.get("status", "error"),
@@ -137,11 +138,11 @@ def result_from_frame(
     )
     if result.status == "ok":
         try:
-            image = decode_png(png, limits.max_pixels, limits.max_png_bytes)
+            fresh = clean_png(png, limits.max_pixels, limits.max_png_bytes)
         except ImageRejected as exc:
             result.status, result.error = "rejected", str(exc)
             return result
-        result.png, result.width, result.height = png, image.width, image.height
+        result.png, result.width, result.height = fresh.png, fresh.width, fresh.height
         result.take_text_boxes(header)
     return result
 
