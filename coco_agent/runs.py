@@ -42,6 +42,21 @@ def file_mode() -> int:
     return 0o644
 
 
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write a file atomically (a temp file in the same folder, renamed into place), with the usual mode."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, file_mode())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically (a killed run never leaves half a file). Text is kept exactly; DEL, C1 and bidi
     controls and lone surrogates are spelled \\uXXXX (see safe_text.json_text), so `cat` shows them harmlessly."""

@@ -121,6 +121,39 @@ def test_draft_replaced_after_the_checks(tmp_path, monkeypatch):
     assert set(chunk_types(sent_png(critic, 0))) <= {b"IHDR", b"IDAT", b"IEND", b"PLTE", b"tRNS"}
 
 
+def test_final_is_the_decoded_draft(tmp_path, monkeypatch):
+    """Without a refiner the final image is the draft as the host decodes it: an APNG draft on disk becomes a
+    final.png of its default image alone, re-encoded (never the file's hidden frames or extra chunks)."""
+    apng = hostile_png.apng(200, 150)
+    monkeypatch.setitem(sandbox_registry._cache, "process", StoredAsSent(apng))
+    result, run_dir, _, _ = run(tmp_path, [PROGRAM], [ACCEPT])
+    assert result["status"] == "accepted" and result["paths"]["final"] == "final.png", result
+    final = (run_dir / "final.png").read_bytes()
+    assert_fresh(final, apng)
+    assert set(chunk_types(final)) <= {b"IHDR", b"IDAT", b"IEND", b"PLTE", b"tRNS"}
+
+
+def test_no_final_when_the_draft_cannot_be_read_back(tmp_path, monkeypatch):
+    """The chosen draft replaced by a PNG the decoder refuses before refinement: no final.png, and
+    result.json says why, instead of a copy of the refused file."""
+    import coco_agent.nodes.refine as refine_node
+
+    real = refine_node.refine_and_verify
+
+    def swap_first(state, ctx, draft_path, run_dir):
+        draft_path.write_bytes(REFUSED["unknown_critical"])
+        return real(state, ctx, draft_path, run_dir)
+
+    monkeypatch.setattr(refine_node, "refine_and_verify", swap_first)
+    monkeypatch.setitem(sandbox_registry._cache, "process", StoredAsSent(GOOD))
+    coder_model, critic_model = ScriptedChatModel(replies=[PROGRAM]), ScriptedChatModel(replies=[ACCEPT])
+    ctx = RunContext(llm=coder_model, vlm=critic_model, sandbox="process", max_rounds=1, refiner="tiny-test")
+    result = start_run(PROMPT, ctx, tmp_path / "run")
+    assert not (tmp_path / "run/final.png").exists()
+    assert result["paths"]["final"] is None, result["paths"]
+    assert "cannot be read back" in result["refinement"]["why"], result["refinement"]
+
+
 def _data_url(png: bytes) -> dict:
     return {
         "type": "image_url",

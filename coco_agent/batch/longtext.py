@@ -132,10 +132,12 @@ class LongTextScorer:
         )
 
     def _read(self, path: Path, item: PromptItem) -> dict[str, Any]:
-        from PIL import Image
+        from coco_agent.sandbox import SandboxLimits
+        from coco_agent.sandbox.png import decode_png, read_bounded
 
-        with Image.open(path) as opened:
-            part = text_part(opened.convert("RGB"), item.texts, self.ocr, self.lang)
+        limits = SandboxLimits()  # the limits a draft was accepted under: anything larger is not ours
+        image = decode_png(read_bounded(path, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes)
+        part = text_part(image.convert("RGB"), item.texts, self.ocr, self.lang)
         if "score" not in part:
             raise RuntimeError(f"cannot score {path}: {part.get('reason')}")
         kept = {k: part[k] for k in TEXT_KEYS if k in part}

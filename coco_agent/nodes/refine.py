@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
-from PIL import Image
 
 from coco_agent.context import RunContext
 from coco_agent.refiners import load_refiner
@@ -20,8 +19,9 @@ from coco_agent.refiners.base import RefineRequest
 from coco_agent.refiners.guardrail import verify
 from coco_agent.refiners.policy import choose_strength
 from coco_agent.refiners.text_regions import padded_and_merged
-from coco_agent.runs import FINAL_FILE, read_json
+from coco_agent.runs import FINAL_FILE, read_json, write_bytes
 from coco_agent.sandbox.base import clean_text_boxes
+from coco_agent.sandbox.png import ImageRejected, decode_png, read_bounded, read_png
 from coco_agent.trace import TRACE_KEY, traced
 
 REFINED_FILE = "refined.png"
@@ -39,8 +39,17 @@ def refine(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
         record |= {"kept": False, "why": "no refiner (--refiner none): the final image is the draft"}
     else:
         record |= refine_and_verify(state, ctx, draft_path, run_dir)
-    final = run_dir / REFINED_FILE if record["kept"] else draft_path
-    shutil.copyfile(final, run_dir / FINAL_FILE)
+    final_path: str | None = FINAL_FILE
+    if record["kept"]:  # written by this process from the refiner's pixels
+        shutil.copyfile(run_dir / REFINED_FILE, run_dir / FINAL_FILE)
+    else:  # the draft as the host decodes it now (it may have been replaced since it was checked)
+        limits = ctx.limits()
+        try:
+            clean = read_png(draft_path, limits.max_pixels, limits.max_png_bytes)
+            write_bytes(run_dir / FINAL_FILE, clean.png)
+        except ImageRejected as exc:
+            final_path = None
+            record["why"] += f"; but the draft cannot be read back ({exc}): no final image"
     strength = record.get("strength") or {}
     trace = {
         "refiner": ctx.refiner,
@@ -50,7 +59,7 @@ def refine(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
         "strength_why": strength.get("why"),
     }
     return {
-        "final_path": FINAL_FILE,
+        "final_path": final_path,
         "refinement": record,
         "route": "finalize",
         "why": record["why"],
@@ -68,8 +77,11 @@ def refine_and_verify(
     if choice.strength <= 0:
         return record | {"kept": False, "why": f"not refined: {choice.why}"}
     try:
-        with Image.open(draft_path) as opened:
-            draft = opened.convert("RGB")
+        limits = ctx.limits()
+        draft = decode_png(
+            read_bounded(draft_path, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes
+        )
+        draft = draft.convert("RGB")
         refiner = load_refiner(ctx.refiner)
         strength = (
             choice.strength if choice.source == "user" else None
