@@ -1131,7 +1131,7 @@ def test_nothing_leaked(request: pytest.FixtureRequest, kind: str):
         with contextlib.suppress(pytest.skip.Exception):
             request.getfixturevalue("bwrap_warm_sandbox").close()
     assert _host_pids(TOKEN) == []
-    workers = [pid for pid in descendants(os.getpid()) if _cmdline(pid) & {"worker.py", "bwrap"}]
+    workers = [pid for pid in descendants(os.getpid()) if _cmdline(pid) & {"worker", "bwrap"}]
     assert workers == [], "a sandbox worker outlived its job"
     for folder in ("/tmp", "/dev/shm"):
         assert not [n for n in os.listdir(folder) if n.startswith(TOKEN)], folder

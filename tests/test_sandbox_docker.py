@@ -210,7 +210,7 @@ def test_container_is_hardened(docker_sandbox, docker_client):
 def test_job_runs_unprivileged(docker_sandbox):
     code = (
         "import json, os\nstatus = dict(l.split(':\\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\\t' in l)\n"
-        "writable = []\nfor p in ('/etc/probe', '/opt/coco/worker.py', '/usr/probe'):\n"
+        "writable = []\nfor p in ('/etc/probe', '/opt/coco/worker/__main__.py', '/opt/coco/worker/probe', '/usr/probe'):\n"
         "    try:\n        open(p, 'a').close(); writable.append(p)\n    except OSError:\n        pass\n"
         "print(json.dumps({'uid': os.getuid(), 'cap': status['CapEff'].strip(), 'nnp': status['NoNewPrivs'].strip(),"
         " 'writable': writable}))\n"

@@ -6,11 +6,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, get_args
 
+from coco_agent.sandbox.protocol import MAX_TEXT_BOXES  # a longer list from a worker counts as unknown
+
 Status = Literal["ok", "error", "timeout", "oom", "no_image", "rejected"]
 Format = Literal["matplotlib", "pil", "svg"]
 STATUSES: frozenset[str] = frozenset(get_args(Status))
 MAX_TEXT = 128 * 1024  # characters kept of any text field a worker reports
-MAX_TEXT_BOXES = 1000  # text boxes accepted from a worker; a longer list counts as unknown
 Box = tuple[int, int, int, int]
 
 

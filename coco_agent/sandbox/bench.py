@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import select
 import shutil
 import statistics
@@ -30,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from coco_agent.sandbox.base import SandboxLimits
+from coco_agent.sandbox.bundle import worker_bundle
 from coco_agent.sandbox.bwrap import host_mpl_cache
 from coco_agent.sandbox.formats import guess_format
-from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH, sandbox_dir
+from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH
 
 PATHS = ("bare", "pool", "docker_run", "bare_host", "bwrap_warm", "bwrap_job")
 DOCKER_PATHS = ("bare", "pool", "docker_run")
@@ -42,29 +42,32 @@ MAX_MEAN_DIFF = 1.0  # mean absolute difference per channel (0-255) under which 
 # Runs in the image: the worker's set-up and capture, but exec in-process (no fork, no isolation).
 BARE_RUNNER = f"""
 import io, json, os, shutil, sys, tempfile, time
-sys.path.insert(0, {os.path.dirname(WORKER_PATH)!r})
-import worker
+sys.path.insert(0, {WORKER_PATH!r})
+from coco_worker.capture import Capture
+from coco_worker.main import preload
+from coco_worker.renderers import RENDERERS
+from coco_worker.renderers.svg import render_svg
 proto = os.fdopen(os.dup(1), "w")
 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-worker.preload(["numpy", "PIL.Image", "matplotlib", "cairosvg"])
+preload(["numpy", "pil", "matplotlib", "svg"])
 import matplotlib.pyplot as plt
-cap = worker.Capture("matplotlib", 40_000_000)
-cap.install_matplotlib()
-cap.install_pil()
+cap = Capture("matplotlib", 40_000_000, RENDERERS)
+cap.install()
+mpl_hooks, pil_hooks = cap.hooks["matplotlib"], cap.hooks["pil"]
 import matplotlib
 rc = matplotlib.rcParams.copy()  # a program's rcParams/style changes must not reach the next one
 proto.write("ready\\n"); proto.flush()
 for line in sys.stdin:
     job = json.loads(line)
     matplotlib.rcParams.update(rc)
-    cap.fmt, cap.figures, cap.pil_saved, cap.pil_created = job["format"], [], None, None
+    cap.fmt, mpl_hooks.figures, pil_hooks.saved, pil_hooks.created = job["format"], [], None, None
     home = tempfile.mkdtemp()
     os.chdir(home)
     started = time.perf_counter()
     out = {{"status": "ok", "error": "", "png": ""}}
     try:
         if job["format"] == "svg":
-            found = worker.render_svg(job["code"], 40_000_000), "svg text"
+            found = render_svg(job["code"], 40_000_000), "svg text"
         else:
             namespace = {{"__name__": "__main__", "__file__": "program.py"}}
             exec(compile(job["code"], "program.py", "exec"), namespace)
@@ -165,7 +168,7 @@ class BareInterpreter:
 
     def _command(self) -> list[str]:
         if self.image is None:
-            runner = BARE_RUNNER.replace(repr(os.path.dirname(WORKER_PATH)), repr(str(sandbox_dir())), 1)
+            runner = BARE_RUNNER.replace(repr(WORKER_PATH), repr(str(worker_bundle())), 1)
             return [sys.executable, "-I", "-c", runner]
         env = dict(CONTAINER_ENV)
         env["MPLCONFIGDIR"] = "/tmp/mplconfig"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from coco_agent.sandbox.base import SandboxLimits
 
-WORKER_IN_BWRAP = "/opt/coco/worker.py"
+WORKER_IN_BWRAP = "/opt/coco/worker"  # the worker bundle, bound read-only
 MPL_IN_BWRAP = "/opt/coco/mplconfig"
 BASE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg"}
 

@@ -1,6 +1,6 @@
 """BwrapPoolSandbox: warm bubblewrap-confined workers for hosts without Docker, one forked child per job.
 
-Each worker is sandbox/worker.py in serve mode (`--reset`) under the same bubblewrap command as the per-job
+Each worker is the worker bundle in serve mode (`--reset`) under the same bubblewrap command as the per-job
 fallback: own namespaces (no network, private /tmp and /dev/shm, read-only /usr and Python install), no
 capabilities, and the worker as PID 1 of its pid namespace, so a job cannot signal it and every process a job
 starts is the worker's to kill. Frames go over the bwrap process's stdin/stdout, which the worker moves to
@@ -30,9 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source, result_from_frame
+from coco_agent.sandbox.bundle import worker_bundle
 from coco_agent.sandbox.bwrap import bwrap_command, bwrap_supports, host_mpl_cache, job_frame
 from coco_agent.sandbox.frames import FrameReader, encode_frame, read_result, recycle_reason
-from coco_agent.sandbox.image import sandbox_dir
 
 STDERR_CAP = 16 * 1024
 
@@ -131,7 +131,7 @@ class BwrapPoolSandbox:
         self.command = bwrap_command(
             bwrap,
             self.python,
-            str(sandbox_dir() / "worker.py"),
+            str(worker_bundle()),
             worker_args,
             host_mpl_cache(),
             tmpfs_mb,

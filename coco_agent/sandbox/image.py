@@ -2,7 +2,7 @@
 
 Two steps, each cached by its own tag:
   base  coco-sandbox-base:<hash of build-rootfs.sh + packages.txt>  debootstrap rootfs -> `docker import`
-  app   coco-sandbox:<hash of the whole sandbox/ folder>             base + worker.py, committed as a layer
+  app   coco-sandbox:<hash of sandbox/ and the worker bundle>       base + the worker bundle, one layer
 so editing the worker rebuilds in seconds, and a second build with nothing changed is a no-op.
 """
 
@@ -22,11 +22,12 @@ from pathlib import Path
 
 from coco_agent.paths import shipped_dir
 from coco_agent.sandbox.base import SandboxUnavailable
+from coco_agent.sandbox.bundle import IN_SANDBOX, bundle_files
 
 IMAGE_REPO = "coco-sandbox"
 BASE_REPO = "coco-sandbox-base"
 SANDBOX_UID = 10001
-WORKER_PATH = "/opt/coco/worker.py"
+WORKER_PATH = IN_SANDBOX  # the worker bundle (a folder: `python3 -I -B /opt/coco/worker`)
 IMAGE_LABEL = "coco-agent.sandbox-image"
 # The whole environment a sandboxed job sees (the worker adds the single-thread BLAS settings itself).
 CONTAINER_ENV = {
@@ -67,9 +68,12 @@ def _sandbox_files(root: Path) -> list[str]:
 
 
 def image_tag() -> str:
-    """`coco-sandbox:<12 hex>`, a hash of every file in `sandbox/`."""
+    """`coco-sandbox:<12 hex>`, a hash of every file in `sandbox/` and of the worker bundle (the protocol too)."""
     root = sandbox_dir()
-    return f"{IMAGE_REPO}:{_digest(root, _sandbox_files(root))}"
+    h = hashlib.sha256(_digest(root, _sandbox_files(root)).encode())
+    for name, data in bundle_files().items():
+        h.update(name.encode() + b"\0" + data + b"\0")
+    return f"{IMAGE_REPO}:{h.hexdigest()[:12]}"
 
 
 def base_tag() -> str:
@@ -233,13 +237,18 @@ def _run_logged(cmd: list[str], log: Path, say: Progress) -> None:
 
 
 def _commit_worker(client, base: str, tag: str) -> None:
-    """Add sandbox/worker.py to the base image as one committed layer (no registry, no build context)."""
-    data = (sandbox_dir() / "worker.py").read_bytes()
+    """Add the worker bundle to the base image as one committed layer (no registry, no build context)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("worker.py")
-        info.size, info.mode, info.mtime = len(data), 0o644, 0
-        tar.addfile(info, io.BytesIO(data))
+        folders = sorted({str(Path(name).parent) for name in bundle_files()} - {"."})
+        for folder in ["worker", *(f"worker/{f}" for f in folders)]:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+            tar.addfile(info)
+        for name, data in bundle_files().items():
+            info = tarfile.TarInfo(f"worker/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
     container = client.containers.create(base, command=["true"], network_mode="none")
     try:
         container.put_archive(str(Path(WORKER_PATH).parent), buf.getvalue())

@@ -1,6 +1,6 @@
 """ProcessSandbox: the weaker fallback for hosts without Docker.
 
-Runs the same sandbox/worker.py with the host's Python in a scrubbed environment and a private temp dir, with
+Runs the same worker bundle with the host's Python in a scrubbed environment and a private temp dir, with
 rlimits (CPU, address space, file size, open files) and a wall-clock deadline. With bubblewrap (`bwrap`) on
 the PATH the worker also gets its own namespaces (no network, no host files beyond /usr and the Python
 install, own pid space): kind "bubblewrap". Without it (kind "process") the program runs as the calling user
@@ -20,9 +20,9 @@ import tempfile
 import time
 
 from coco_agent.sandbox.base import Format, RenderResult, SandboxLimits, encode_source, result_from_frame
+from coco_agent.sandbox.bundle import worker_bundle
 from coco_agent.sandbox.bwrap import BASE_ENV, bwrap_command, bwrap_supports, host_mpl_cache, job_frame
 from coco_agent.sandbox.frames import FrameReader, encode_frame
-from coco_agent.sandbox.image import sandbox_dir
 
 STDERR_CAP = 16 * 1024
 
@@ -40,7 +40,7 @@ class ProcessSandbox:
     ) -> None:
         self.limits = limits or SandboxLimits()
         self.python = python or os.environ.get("COCO_SANDBOX_PYTHON") or sys.executable
-        self.worker = str(sandbox_dir() / "worker.py")
+        self.worker = str(worker_bundle())
         self.bwrap = shutil.which("bwrap") if bubblewrap is not False else None
         if bubblewrap and not self.bwrap:
             raise FileNotFoundError("bubblewrap is not installed: apt-get install bubblewrap")

@@ -1,0 +1,174 @@
+"""SVG: a document rendered by cairosvg (or a Python program that writes one), captured as PNG.
+
+XML entities are off, nothing is fetched but data: URLs (a raster's size checked from its header first), and
+every surface cairosvg allocates (canvas, pattern tiles, masks) is checked against the pixel cap. Text boxes
+come from a second render with text elements drawing nothing: the pixels that differ are the text's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+
+from coco_worker.capture import Capture, Found, newest_file
+from coco_worker.pixels import Rejected, check_pixels
+from coco_worker.textboxes import mask_boxes, png_dimensions
+
+NAME = "svg"
+FALLBACKS = ("matplotlib", "pil", "file")
+
+
+class Hooks:
+    """What an SVG job leaves: a variable named svg, or an .svg file."""
+
+    def __init__(self, capture: Capture) -> None:
+        self.capture = capture
+
+    def install(self) -> None:
+        """Nothing to hook: cairosvg is only called by the worker."""
+
+    def found(self, namespace: dict, job_dir: str) -> Found | None:
+        """An SVG the program left in a variable named svg, else the newest .svg file it wrote."""
+        text = namespace.get("svg")
+        if isinstance(text, str | bytes) and looks_like_svg(text):
+            png, boxes = render_svg_with_text_boxes(text, self.capture.max_pixels)
+            return png, "variable:svg", boxes
+        path = newest_file(job_dir, (".svg",))
+        if path:
+            with open(path, "rb") as f:
+                png, boxes = render_svg_with_text_boxes(f.read(), self.capture.max_pixels)
+            return png, f"file:{os.path.basename(path)}", boxes
+        return None
+
+
+def document(source: str, max_pixels: int) -> Found | None:
+    """The job's text rendered as an SVG document, or None when it is not one (then it runs as Python)."""
+    if not looks_like_svg(source):
+        return None
+    png, boxes = render_svg_with_text_boxes(source.encode("utf-8"), max_pixels)
+    return png, "svg text", boxes
+
+
+def preload(full_warm_up: bool = True) -> None:
+    """Import cairosvg in the zygote."""
+    import cairosvg  # noqa: F401
+
+
+SVG_BOX_PIXELS = 8_000_000  # SVG text boxes (two renders compared) only for pictures up to this size
+
+
+def render_svg_with_text_boxes(text: str | bytes, max_pixels: int) -> tuple[bytes, list | None]:
+    """Render SVG, and find its text by rendering it again without text (text, tspan and textPath draw
+    nothing): the pixels that differ are the ones the text elements made, grouped into boxes (XY cut).
+    Boxes are None (unknown) when the picture is too large to compare or the second render fails."""
+    png = render_svg(text, max_pixels)
+    size = png_dimensions(png)
+    if size is None or size[0] * size[1] > SVG_BOX_PIXELS:
+        return png, None
+    try:
+        import cairosvg.surface
+        import numpy as np
+        from PIL import Image
+
+        tags = cairosvg.surface.TAGS
+        saved = {name: tags[name] for name in ("text", "tspan", "textPath") if name in tags}
+        if "text" not in saved:
+            return png, None
+        tags.update(dict.fromkeys(saved, _draw_nothing))
+        try:
+            bare = render_svg(text, max_pixels)
+        finally:
+            tags.update(saved)
+        with Image.open(io.BytesIO(png)) as a, Image.open(io.BytesIO(bare)) as b:
+            if a.size != b.size:
+                return png, None
+            drawn = np.asarray(a.convert("RGBA")) != np.asarray(b.convert("RGBA"))
+        return png, mask_boxes(drawn.any(axis=2))
+    except Exception:
+        return png, None
+
+
+def _draw_nothing(surface, node, *args, **kwargs) -> None:
+    return None
+
+
+EMPTY_SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"></svg>'
+
+
+SVG_CAP = [40_000_000]  # the pixel cap of the job being rendered (the checks below read it)
+
+
+def _inline_only(read_url):
+    """Wrap cairosvg's URL reader: data: URLs are read (a raster's size checked from its header before
+    anything decodes it), anything else (file:, http:, ...) is an empty SVG."""
+
+    def read(url, url_fetcher, resource_type):
+        text = url.geturl() if hasattr(url, "geturl") else str(url)
+        if not text.startswith("data:"):
+            return EMPTY_SVG
+        data = read_url(url, url_fetcher, resource_type)
+        _check_raster_header(data)
+        return data
+
+    return read
+
+
+def _check_raster_header(data) -> None:
+    """Refuse an inlined raster image larger than the cap, from its header (PIL opens lazily)."""
+    if not isinstance(data, bytes | bytearray) or looks_like_svg(bytes(data[:512])):
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            size = im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        size = (float("inf"), 1)  # PIL itself found it too large
+    except (UnidentifiedImageError, OSError, ValueError):
+        size = None
+    if size is not None:
+        check_pixels(size[0], size[1], SVG_CAP[0], "inlined image")
+
+
+def _checked_surfaces(cairosvg) -> None:
+    """Every surface cairosvg makes (the canvas; pattern tiles and masks, which cairo rasterises when it paints
+    them) is checked against the pixel cap before cairo allocates anything."""
+    for cls in (cairosvg.surface.PNGSurface, cairosvg.surface.SVGSurface):
+        if getattr(cls._create_surface, "coco_checked", False):
+            continue
+        original = cls._create_surface
+
+        def create(surface, width, height, original=original):
+            check_pixels(width, height, SVG_CAP[0], "SVG canvas")
+            return original(surface, width, height)
+
+        create.coco_checked = True
+        cls._create_surface = create
+
+
+def render_svg(text: str | bytes, max_pixels: int) -> bytes:
+    """Render SVG with cairosvg: XML entities off (unsafe=False), no file or network fetching at all, every
+    raster it allocates checked against the pixel cap first."""
+    import cairosvg
+    import cairosvg.parser
+    import cairosvg.surface
+
+    if not getattr(cairosvg.parser.read_url, "coco_inline_only", False):
+        cairosvg.parser.read_url = _inline_only(cairosvg.parser.read_url)
+        cairosvg.parser.read_url.coco_inline_only = True
+    _checked_surfaces(cairosvg)
+    SVG_CAP[0] = max_pixels
+    data = text.encode() if isinstance(text, str) else text
+    png = cairosvg.svg2png(bytestring=data, unsafe=False)
+    width, height = struct.unpack(">II", png[16:24])
+    if width * height > max_pixels:
+        raise Rejected(f"SVG of {width}x{height} px exceeds the {max_pixels} pixel cap")
+    return png
+
+
+def looks_like_svg(text: str | bytes) -> bool:
+    head = (text[:512].decode("utf-8", "replace") if isinstance(text, bytes) else text[:512]).lstrip(
+        "\ufeff \t\r\n"
+    )
+    return head.startswith(("<svg", "<?xml", "<!DOCTYPE svg", "<!--"))
