@@ -55,7 +55,7 @@ def test_bundle_imports_its_own_modules_under_isolated_mode(tmp_path):
 
 
 def test_statuses_are_the_protocols():
-    assert base.STATUSES == frozenset(protocol.STATUSES)
+    assert frozenset(protocol.STATUSES) == base.STATUSES
     assert protocol.HEALTHY <= base.STATUSES
 
 
