@@ -10,6 +10,7 @@ hanging the suite.
 
 from __future__ import annotations
 
+import difflib
 import random
 import re
 import signal
@@ -19,11 +20,16 @@ from typing import Any
 
 import pytest
 from fixtures_models import ScriptedChatModel
+from programs import GOOD_BARS
 
 from coco_agent.codeblocks import MAX_ANSWER_CHARS, extract_code, extract_program
 from coco_agent.context import RunContext
+from coco_agent.repairs import MAX_LOOKUPS, MAX_REPAIR_CHARS, repair_code, repair_from_error
+from coco_agent.repairs.colours import nearest_mpl_colour, nearest_pil_colour
+from coco_agent.repairs.source import parses
 from coco_agent.runner import start_run
 from coco_agent.sandbox.base import SandboxLimits
+from coco_agent.trace import read_trace
 
 BUDGET_S = 1.0  # CPU seconds one hostile input may cost
 STOP_S = 5.0  # CPU seconds after which a call is interrupted (the test then fails)
@@ -35,19 +41,24 @@ class OverBudget(Exception):
 
 
 def cpu_seconds(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    """(CPU seconds ``fn`` took, its result); OverBudget when it ran past STOP_S of CPU."""
+    """(CPU seconds ``fn`` took, its result); the test fails when it ran past STOP_S of CPU."""
 
     def stop(signum, frame):
-        raise OverBudget(f"still running after {STOP_S} s of CPU")
+        raise OverBudget
 
     previous = signal.signal(signal.SIGPROF, stop)
     signal.setitimer(signal.ITIMER_PROF, STOP_S)
     start = time.process_time()
+    result, stopped = None, False
     try:
         result = fn(*args, **kwargs)
+    except OverBudget:  # raised wherever the call was (even inside a regex): reported from here
+        stopped = True
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
+    if stopped:
+        pytest.fail(f"{getattr(fn, '__name__', fn)} still running after {STOP_S} s of CPU", pytrace=False)
     return time.process_time() - start, result
 
 
@@ -170,3 +181,127 @@ def test_a_hostile_answer_ends_the_run_cleanly_with_the_reason(tmp_path, answer)
     assert ("character limit" if len(answer) > MAX_ANSWER_CHARS else "no program") in attempt["error"]
     assert not (tmp_path / "run" / "crash.txt").exists()
     assert (tmp_path / "run" / "attempts" / "01" / "answer.md").stat().st_size <= MAX_ANSWER_CHARS + 100
+
+
+# --- repairs -------------------------------------------------------------------------------------------------
+
+PLT = "import matplotlib.pyplot as plt\n"
+WARM = PLT + "plt.plot([1], color='gren', colr=1)\nplt.legend(loc='top')\n"
+
+
+def up_to_cap(head: str, line: str, tail: str = "") -> str:
+    """``head`` + as many ``line`` as fit in MAX_REPAIR_CHARS - 100 + ``tail``."""
+    return head + line * ((MAX_REPAIR_CHARS - 100 - len(head) - len(tail)) // len(line)) + tail
+
+
+def numbered(head: str, template: str) -> str:
+    lines, size, i = [head], len(head), 0
+    while size + len(template) + 5 < MAX_REPAIR_CHARS - 100:
+        lines.append(template.format(i=i))
+        size, i = size + len(lines[-1]), i + 1
+    return "".join(lines)
+
+
+HOSTILE_PROGRAMS = {
+    "a_long_invalid_colour": up_to_cap(PLT + 'plt.plot([1, 2], color="', "x", '")\n'),
+    "a_colour_with_a_long_number": up_to_cap(PLT + 'plt.plot([1, 2], color="red', "1", '")\n'),
+    "a_long_plot_format": up_to_cap(PLT + "plt.plot([1, 2], 'r", "e", "')\n"),
+    "distinct_invalid_colours": numbered(PLT, "plt.plot([1], color='grenx{i:05}')\n"),
+    "distinct_invalid_formats": numbered(PLT, "plt.plot([1], 'grenx{i:05}')\n"),
+    "distinct_unknown_keywords": numbered(PLT, "plt.plot([1], colrx{i:05}=1)\n"),
+    "one_unknown_keyword_everywhere": up_to_cap(PLT, "plt.plot([1], colr='r')\n"),
+    "bad_legends_on_one_long_line": up_to_cap(PLT, "plt.legend(loc='upper middlé');"),
+    "many_statements": up_to_cap("", "x = 1\n"),
+    "indented": up_to_cap("", "  x = 1\n"),
+    "tabs_and_spaces": up_to_cap("if 1:\n", " \tx = 1\n"),
+}
+
+
+@pytest.mark.parametrize("code", HOSTILE_PROGRAMS.values(), ids=HOSTILE_PROGRAMS.keys())
+def test_hostile_programs_are_repaired_in_under_a_second(code):
+    repair_code(WARM)
+    assert len(code) <= MAX_REPAIR_CHARS
+    result = within_budget(repair_code, code)
+    assert parses(result.code)
+
+
+def test_repairs_of_hostile_programs_stay_right_and_bounded():
+    """Exact names still win; a pass looks up at most MAX_LOOKUPS distinct misspellings, the rest stay."""
+    fixed = repair_code(HOSTILE_PROGRAMS["a_long_invalid_colour"])
+    assert [(r.kind, r.after) for r in fixed.repairs] == [("colour", "gray")]
+    assert repair_code(HOSTILE_PROGRAMS["a_colour_with_a_long_number"]).repairs[0].after == "red"
+    for name, kind in (("distinct_invalid_colours", "colour"), ("distinct_unknown_keywords", "keyword")):
+        repairs = repair_code(HOSTILE_PROGRAMS[name]).repairs
+        assert len(repairs) == MAX_LOOKUPS and {r.kind for r in repairs} == {kind}
+        assert [r.line for r in repairs] == list(range(2, 2 + MAX_LOOKUPS))
+    same = repair_code(HOSTILE_PROGRAMS["one_unknown_keyword_everywhere"])
+    assert len(same.repairs) > 1000 and "colr" not in same.code  # one lookup, cached: every call repaired
+
+
+def test_colour_lookups_skip_absurd_strings():
+    repair_code(WARM)
+    assert within_budget(nearest_mpl_colour, "x" * 100 * KB) == "gray"
+    assert within_budget(nearest_pil_colour, "x" * 100 * KB) == "gray"
+    assert within_budget(nearest_mpl_colour, "red" + "1" * 100 * KB) == "red"
+    assert within_budget(nearest_pil_colour, "red" + "1" * 100 * KB) == "red"
+    assert within_budget(nearest_mpl_colour, "red" + "1" * 100 * KB + "x") == "gray"  # a trailing-number regex
+    assert within_budget(nearest_pil_colour, "red" + "1" * 100 * KB + "x") == "gray"  # retried every digit
+
+
+def old_fuzzy(word: str, names: list[str], cutoff: float) -> str | None:
+    """The colour search before it skipped hopeless names: a full difflib ratio against every name."""
+    best, best_key = None, (cutoff, 0)
+    for name in names:
+        ratio = difflib.SequenceMatcher(None, word, name).ratio()
+        key = (ratio, -abs(len(name) - len(word)))
+        if ratio >= cutoff and key > best_key:
+            best, best_key = name, key
+    return best
+
+
+def test_colour_search_finds_what_the_full_search_found():
+    from matplotlib import colors as mcolors
+    from PIL import ImageColor
+
+    from coco_agent.repairs.colours import _fuzzy
+
+    rng = random.Random(7)
+    tables = [list(mcolors.CSS4_COLORS), [n[5:] for n in mcolors.XKCD_COLORS], list(ImageColor.colormap)]
+    for _ in range(150):
+        names = rng.choice(tables)
+        word = list(rng.choice(names))
+        for _ in range(rng.randint(0, 5)):
+            at = rng.randrange(len(word) + 1)
+            word[at:at + rng.randint(0, 1)] = rng.choice(["", rng.choice("abcdeglnorstuy -1")])  # fmt: skip
+        word = "".join(word)
+        for cutoff in (0.7, 0.8):
+            assert _fuzzy(word, tuple(names), cutoff) == old_fuzzy(word, names, cutoff), word
+
+
+def test_programs_over_the_repair_cap_run_as_written():
+    code = PLT + "plt.plot([1], color='gren', colr=1)\n" + "# comment\n" * (MAX_REPAIR_CHARS // 10)
+    for result in (repair_code(code), repair_from_error(code, KEYWORD_ERROR)):
+        assert result.code == code and not result.changed
+        assert f"over the {MAX_REPAIR_CHARS:,}" in result.note
+
+
+KEYWORD_ERROR = "File \"program.py\", line 2\nTypeError: got an unexpected keyword argument 'colr'"
+
+
+@pytest.mark.parametrize("noise", ['File "<', "Invalid RGBA argument: '", "'", 'File "program.py", line '])
+def test_hostile_error_text_is_scanned_in_linear_time(noise):
+    """The sandbox keeps 128 KiB of error text; 256 KiB of noise here (the old regex: ~6 s)."""
+    code = PLT + "plt.plot([1], colr='r')\n"
+    error = noise * (256 * KB // len(noise)) + "\n" + KEYWORD_ERROR
+    result = within_budget(repair_from_error, code, error)
+    assert result.code == code.replace("colr", "color")
+
+
+def test_a_program_over_the_repair_cap_runs_as_written_and_the_trace_says_why(tmp_path):
+    padding = "# a long comment line that pads the program past the repair cap\n" * (MAX_REPAIR_CHARS // 60)
+    answer = GOOD_BARS.replace("plt.savefig", padding + "plt.savefig")
+    ctx = RunContext(llm=ScriptedChatModel(replies=[answer]), vlm="none", sandbox="process", max_rounds=1)
+    result = start_run("A bar chart of four quarters", ctx, tmp_path / "run")
+    assert result["status"] == "accepted", result.get("error")
+    why = next(t["why"] for t in read_trace(tmp_path / "run") if t["node"] == "repair")
+    assert why.startswith("not repaired: the program has") and why.endswith("running it as written")
