@@ -28,6 +28,7 @@ from coco_agent.repairs import MAX_LOOKUPS, MAX_REPAIR_CHARS, repair_code, repai
 from coco_agent.repairs.colours import nearest_mpl_colour, nearest_pil_colour
 from coco_agent.repairs.source import parses
 from coco_agent.runner import start_run
+from coco_agent.sandbox import guess_format
 from coco_agent.sandbox.base import SandboxLimits
 from coco_agent.trace import read_trace
 
@@ -244,8 +245,9 @@ def test_colour_lookups_skip_absurd_strings():
     assert within_budget(nearest_pil_colour, "x" * 100 * KB) == "gray"
     assert within_budget(nearest_mpl_colour, "red" + "1" * 100 * KB) == "red"
     assert within_budget(nearest_pil_colour, "red" + "1" * 100 * KB) == "red"
-    assert within_budget(nearest_mpl_colour, "red" + "1" * 100 * KB + "x") == "gray"  # a trailing-number regex
-    assert within_budget(nearest_pil_colour, "red" + "1" * 100 * KB + "x") == "gray"  # retried every digit
+    # the trailing-number regex retried from every digit when something followed them
+    assert within_budget(nearest_mpl_colour, "red" + "1" * 100 * KB + "x") == "gray"
+    assert within_budget(nearest_pil_colour, "red" + "1" * 100 * KB + "x") == "gray"
 
 
 def old_fuzzy(word: str, names: list[str], cutoff: float) -> str | None:
@@ -305,3 +307,14 @@ def test_a_program_over_the_repair_cap_runs_as_written_and_the_trace_says_why(tm
     assert result["status"] == "accepted", result.get("error")
     why = next(t["why"] for t in read_trace(tmp_path / "run") if t["node"] == "repair")
     assert why.startswith("not repaired: the program has") and why.endswith("running it as written")
+
+
+# --- format guessing -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("blank", ["\n", " \n", "\t\n", "\r\n"])
+def test_format_guessing_is_linear_on_blank_lines(blank):
+    """``^\\s*`` with re.M matched from every line start across a run of blank lines (200 KB: minutes)."""
+    code = blank * (N // len(blank)) + "from PIL import Image\n"
+    assert within_budget(guess_format, code) == "pil"
+    assert within_budget(guess_format, code + "import matplotlib\n") == "matplotlib"
