@@ -11,22 +11,30 @@ hanging the suite.
 from __future__ import annotations
 
 import difflib
+import json
 import random
 import re
 import signal
 import time
 from collections.abc import Callable
+from html import escape
+from pathlib import Path
 from typing import Any
 
+import pygments
 import pytest
 from fixtures_models import ScriptedChatModel
 from programs import GOOD_BARS
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
 
 from coco_agent.codeblocks import MAX_ANSWER_CHARS, extract_code, extract_program
 from coco_agent.context import RunContext
 from coco_agent.repairs import MAX_LOOKUPS, MAX_REPAIR_CHARS, repair_code, repair_from_error
 from coco_agent.repairs.colours import nearest_mpl_colour, nearest_pil_colour
 from coco_agent.repairs.source import parses
+from coco_agent.report import write_report
+from coco_agent.report.page import code_html
 from coco_agent.runner import start_run
 from coco_agent.sandbox import guess_format
 from coco_agent.sandbox.base import SandboxLimits
@@ -318,3 +326,48 @@ def test_format_guessing_is_linear_on_blank_lines(blank):
     code = blank * (N // len(blank)) + "from PIL import Image\n"
     assert within_budget(guess_format, code) == "pil"
     assert within_budget(guess_format, code + "import matplotlib\n") == "matplotlib"
+
+
+# --- the report's code highlighting --------------------------------------------------------------------------
+
+HOSTILE_CODE = {  # pygments' lexers are quadratic on each of these
+    "svg_ampersands": ("code.svg", "&" * N),
+    "svg_comment_openings": ("code.svg", "<!--" * (N // 4)),
+    "svg_processing_instructions": ("code.svg", "<?xml" * (N // 5)),
+    "svg_cdata_openings": ("code.svg", "<![CDATA[" * (N // 9)),
+    "python_blank_lines_with_a_space": ("code.py", " \n" * (N // 2)),
+    "svg_ampersands_under_the_size_cap": ("code.svg", "&" * (60 * KB)),
+    "python_blank_lines_under_the_size_cap": ("code.py", " \n" * (30 * KB)),
+}
+
+
+@pytest.mark.parametrize(("name", "code"), HOSTILE_CODE.values(), ids=HOSTILE_CODE.keys())
+def test_hostile_code_is_shown_within_a_second(name, code):
+    code_html("<svg></svg>", "code.svg")  # warm
+    html = within_budget(code_html, code, name)
+    assert html == f'<div class="hl"><pre><code>{escape(code)}</code></pre></div>'  # all of it, as plain text
+
+
+def test_normal_code_is_still_highlighted():
+    formatter = HtmlFormatter(cssclass="hl", wrapcode=True)
+    assert code_html(GOOD_BARS, "code.py") == pygments.highlight(GOOD_BARS, PythonLexer(), formatter)
+    svg = "<svg xmlns='http://www.w3.org/2000/svg'><text>a &amp; b</text></svg>\n"
+    assert '<span class="nt">&lt;svg' in code_html(svg, "code.svg")
+
+
+def test_report_of_a_run_with_a_hostile_svg(tmp_path):
+    """`coco report` on a run whose program is 190 KB of "&": minutes of highlighting before, now plain text."""
+
+    def failed_run(name: str, code: str) -> Path:
+        run_dir = tmp_path / name
+        (run_dir / "attempts" / "01").mkdir(parents=True)
+        (run_dir / "attempts" / "01" / "code.svg").write_text(code)
+        attempts = [{"round": 1, "status": "error", "error": "bad"}]
+        result = {"status": "failed", "prompt": "p", "attempts": attempts}
+        (run_dir / "result.json").write_text(json.dumps(result))
+        return run_dir
+
+    write_report(failed_run("warm", "<svg></svg>"))  # the page's charts: matplotlib's first figure
+    hostile = "<svg>" + "&" * (190 * KB) + "<script>alert(1)</script>"  # under the 200,000 shown
+    html = within_budget(write_report, failed_run("hostile", hostile)).read_text()
+    assert escape(hostile) in html and "<script>alert" not in html
