@@ -61,7 +61,8 @@ def repair(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
             update["attempts"] = [{"round": rnd, "error_repaired": True}]
         return update
     if not result.changed:
-        return {"route": "execute", "why": "no repairs needed", TRACE_KEY: {"repairs": []}}
+        why = f"not repaired: {result.note}; running it as written" if result.note else "no repairs needed"
+        return {"route": "execute", "why": why, TRACE_KEY: {"repairs": []}}
     folder = attempt_dir(state["run_dir"], rnd)
     original = folder / ORIGINAL_CODE
     if not original.exists():

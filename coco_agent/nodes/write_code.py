@@ -9,7 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from coco_agent import prompts
-from coco_agent.codeblocks import extract_code
+from coco_agent.codeblocks import MAX_ANSWER_CHARS, extract_program
 from coco_agent.context import RunContext
 from coco_agent.models import describe_model, resolve_model
 from coco_agent.models.calls import call_model
@@ -63,20 +63,24 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
             "why": "code writer model call failed",
             TRACE_KEY: {"model": label},
         }
-    (folder / "answer.md").write_text(answer, encoding="utf-8")
-    code = extract_code(answer, fmt)
+    kept = answer if len(answer) <= MAX_ANSWER_CHARS else answer[:MAX_ANSWER_CHARS] + "\n"
+    if kept is not answer:
+        kept += f"[... {len(answer) - MAX_ANSWER_CHARS:,} more characters of the answer dropped]\n"
+    (folder / "answer.md").write_text(kept, encoding="utf-8")
+    found = extract_program(answer, fmt)  # capped and linear: a hostile answer costs no host CPU to speak of
+    code = found.code
     record: dict[str, Any] = {"round": rnd, "model": label, "status": "pending" if code else "no_code"}
     if code:
         code_path = folder / CODE_NAMES[fmt]
         code_path.write_text(code + "\n", encoding="utf-8")
         record["code_path"] = rel(state["run_dir"], code_path)
     else:
-        record["error"] = "the model's answer contained no program (prose only)"
+        record["error"] = found.why
         (folder / "error.txt").write_text(record["error"] + "\n", encoding="utf-8")
     return {
         "round": rnd,
         "attempts": [record],
         "route": "repair",
-        "why": f"{len(code)} chars of {fmt} code" if code else "no code in the answer",
+        "why": f"{len(code)} chars of {fmt} code" if code else f"no code in the answer: {found.why}",
         TRACE_KEY: {"model": label, "answer_chars": len(answer)},
     }

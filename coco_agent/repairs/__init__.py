@@ -12,16 +12,25 @@ Repairs (matplotlib / PIL programs; SVG is left as it is):
 
 `repair_from_error` does one targeted fix from a sandbox traceback (a keyword, a colour, a legend location
 named in the error), for what the static pass could not know (the sandbox's matplotlib may be older).
+
+Bounded work on hostile programs: a program over `MAX_REPAIR_CHARS` runs as written (parsing and walking it
+on the host would cost more than a second), a pass looks up at most `MAX_LOOKUPS` distinct misspellings
+(each a difflib search over hundreds of names), and the error text's regexes are linear.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from coco_agent.repairs.source import parse, parses
+from coco_agent.repairs.source import parse
+
+# 5x the longest ChartMimic program (6.4 KB), 20x the longest LongText-Bench prompt: ~0.3 s of host CPU at most
+MAX_REPAIR_CHARS = 32 * 1024
+MAX_LOOKUPS = 32  # distinct invalid colours or unknown keywords a pass looks up a close name for
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class RepairResult:
 
     code: str
     repairs: list[Repair] = field(default_factory=list)
+    note: str = ""  # why nothing was tried (a program over the size cap)
 
     @property
     def changed(self) -> bool:
@@ -60,10 +70,16 @@ def repair_code(code: str, fmt: str = "matplotlib") -> RepairResult:
     """Run every repair over a program; SVG (and anything that still does not parse) comes back unchanged."""
     if fmt == "svg":
         return RepairResult(code)
+    if len(code) > MAX_REPAIR_CHARS:
+        return RepairResult(code, note=_too_long(code))
     try:
         return _repair_code(code)
     except (RecursionError, MemoryError):  # deeply nested source: ast.parse or a visitor ran out of stack
         return RepairResult(code)
+
+
+def _too_long(code: str) -> str:
+    return f"the program has {len(code):,} characters, over the {MAX_REPAIR_CHARS:,} that repairs parse on the host"
 
 
 def _repair_code(code: str) -> RepairResult:
@@ -72,17 +88,26 @@ def _repair_code(code: str) -> RepairResult:
     from coco_agent.repairs.indentation import repair_indentation
 
     repairs: list[Repair] = []
-    code, fixed = repair_indentation(code)
-    repairs += fixed
+    tree: ast.Module | None = None
+    try:
+        tree = parse(code)
+    except (SyntaxError, ValueError):
+        code, repairs = repair_indentation(code)
     passes: list[Pass] = [repair_keywords, repair_legend_locations, repair_colours]
     for step in passes:
-        try:
-            tree = parse(code)
-        except (SyntaxError, ValueError):
-            break
+        if tree is None:  # parsed once, and again only after a pass changed the program
+            try:
+                tree = parse(code)
+            except (SyntaxError, ValueError):
+                break
         new_code, fixed = step(code, tree)
-        if fixed and parses(new_code):
-            code, repairs = new_code, repairs + fixed
+        if not fixed:
+            continue
+        try:
+            new_tree = parse(new_code)
+        except (SyntaxError, ValueError):
+            continue
+        code, tree, repairs = new_code, new_tree, repairs + fixed
     return RepairResult(code, sorted(repairs, key=lambda r: r.line))
 
 
@@ -90,6 +115,13 @@ def repair_from_error(code: str, error: str, fmt: str = "matplotlib") -> RepairR
     """One targeted repair named by a failed run's traceback; unchanged when the error is not one we know."""
     if fmt == "svg":
         return RepairResult(code)
+    if len(code) > MAX_REPAIR_CHARS:
+        return RepairResult(code, note=_too_long(code))
+    return _repair_from_error(code, error)
+
+
+@functools.lru_cache(maxsize=4)  # execute asks whether a repair applies, then the repair node makes it
+def _repair_from_error(code: str, error: str) -> RepairResult:
     from coco_agent.repairs.from_error import repair_error
 
     try:
@@ -98,4 +130,4 @@ def repair_from_error(code: str, error: str, fmt: str = "matplotlib") -> RepairR
         return RepairResult(code)
 
 
-__all__ = ["Repair", "RepairResult", "repair_code", "repair_from_error"]
+__all__ = ["MAX_LOOKUPS", "MAX_REPAIR_CHARS", "Repair", "RepairResult", "repair_code", "repair_from_error"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import re
 
-from coco_agent.repairs import Repair
+from coco_agent.repairs import MAX_LOOKUPS, Repair
 from coco_agent.repairs.knowledge import Target, known_anywhere, lookup
-from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, string_literal
+from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, nodes, string_literal
 
 LEGEND_LOCS = [
     "best",
@@ -56,7 +57,7 @@ def repair_legend_locations(code: str, tree: ast.Module) -> tuple[str, list[Repa
     source = Source(code)
     edits: list[Edit] = []
     repairs: list[Repair] = []
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and _is_legend(n)):
+    for call in (n for n in nodes(tree) if isinstance(n, ast.Call) and _is_legend(n)):
         for kw in call.keywords:
             if kw.arg != "loc" or not isinstance(kw.value, ast.Constant):
                 continue
@@ -95,7 +96,7 @@ class _Receivers(ast.NodeVisitor):
         self.figures: set[str] = set()
         self.axes: set[str] = set()
         self.axes_arrays: set[str] = set()
-        for node in ast.walk(tree):
+        for node in nodes(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name == "matplotlib.pyplot" and alias.asname:
@@ -105,7 +106,7 @@ class _Receivers(ast.NodeVisitor):
                     if alias.name == "pyplot":
                         self.pyplot.add(alias.asname or "pyplot")
         for _ in range(2):  # twice: an assignment may use a name bound further down the file (in a loop)
-            for node in ast.walk(tree):
+            for node in nodes(tree):
                 if isinstance(node, ast.Assign):
                     self.assign(node.targets, node.value)
                 elif isinstance(node, ast.For):
@@ -175,6 +176,7 @@ def _drop_edit(source: Source, call: ast.Call, kw: ast.keyword) -> Edit:
     return Edit(start, end, "")
 
 
+@functools.lru_cache(maxsize=4096)
 def _rename(kwarg: str, target: Target) -> str | None:
     alias = KEYWORD_ALIASES.get(kwarg) or kwarg.replace("colour", "color")
     if alias != kwarg and target.accepts(alias):
@@ -195,7 +197,8 @@ def repair_keywords(code: str, tree: ast.Module) -> tuple[str, list[Repair]]:
     source = Source(code)
     edits: list[Edit] = []
     repairs: list[Repair] = []
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+    looked_up: set[tuple[str, Target]] = set()  # at most MAX_LOOKUPS: the rest stay as written
+    for call in (n for n in nodes(tree) if isinstance(n, ast.Call)):
         if not isinstance(call.func, ast.Attribute):
             continue
         kind = receivers.kind(call.func.value)
@@ -209,6 +212,10 @@ def repair_keywords(code: str, tree: ast.Module) -> tuple[str, list[Repair]]:
                 continue
             if known_anywhere(kw.arg):  # maybe valid in another version, or forwarded: left to the sandbox
                 continue
+            if (kw.arg, target) not in looked_up:
+                if len(looked_up) >= MAX_LOOKUPS:
+                    continue
+                looked_up.add((kw.arg, target))
             name = f"{call_name(call.func)}()"
             new = _rename(kw.arg, target)
             if new and not any(k.arg == new for k in call.keywords):

@@ -6,9 +6,10 @@ import ast
 import difflib
 import functools
 import re
+import threading
 
-from coco_agent.repairs import Repair
-from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, string_literal
+from coco_agent.repairs import MAX_LOOKUPS, Repair
+from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, nodes, string_literal
 
 FALLBACK = "gray"
 # keyword arguments (and dict keys, e.g. bbox=dict(facecolor=...)) whose strings are matplotlib colours
@@ -62,15 +63,56 @@ def _normal(value: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", value)).strip()
 
 
-def _fuzzy(word: str, names: list[str], cutoff: float) -> str | None:
+# matchers hold the word being compared: one set per thread (a batch runs nodes in threads)
+_LOCAL = threading.local()
+
+
+def _matchers(names: tuple[str, ...]) -> list[difflib.SequenceMatcher]:
+    """One matcher per colour name with the name as its second sequence (its index built once, not per word)."""
+    cache = getattr(_LOCAL, "matchers", None)
+    if cache is None:
+        cache = _LOCAL.matchers = {}
+    if names not in cache:
+        cache[names] = [difflib.SequenceMatcher(None, "", name) for name in names]
+    return cache[names]
+
+
+def _fuzzy(word: str, names: tuple[str, ...], cutoff: float) -> str | None:
+    """The name most similar to ``word`` (difflib ratio >= cutoff, then the closest length), else None.
+
+    Exactly ``max`` of ``SequenceMatcher(None, word, name).ratio()`` over the names, but a name is compared in
+    full only when difflib's cheap upper bounds (lengths, then letter counts) could still beat the best so far,
+    and a word too long to reach the cutoff against the longest name is not compared at all.
+    """
+    # ratio <= 2 len(name) / (len(word) + len(name)): a word this long is below the cutoff against every name
+    if not word or len(word) > _longest(names) * (2 / cutoff - 1):
+        return None
     best, best_key = None, (cutoff, 0)
-    for name in names:
-        ratio = difflib.SequenceMatcher(None, word, name).ratio()
+    for matcher in _matchers(names):
+        matcher.set_seq1(word)
+        if matcher.real_quick_ratio() < best_key[0] or matcher.quick_ratio() < best_key[0]:
+            continue
+        name = matcher.b
+        ratio = matcher.ratio()
         # prefer the higher ratio, then the name whose length is closest
         key = (ratio, -abs(len(name) - len(word)))
         if ratio >= cutoff and key > best_key:
             best, best_key = name, key
     return best
+
+
+@functools.cache
+def _longest(names: tuple[str, ...]) -> int:
+    return max(map(len, names))
+
+
+def _strip_number(word: str) -> str:
+    """``re.sub(r"\\s*\\d+$", "", word)`` for a word without newlines, in linear time (that regex retried from
+    every digit of a long run of digits)."""
+    end = len(word)
+    while end and word[end - 1].isdecimal():
+        end -= 1
+    return word if end == len(word) else word[:end].rstrip()
 
 
 def nearest_mpl_colour(value: str, *, fallback: str | None = FALLBACK) -> str | None:
@@ -83,7 +125,7 @@ def nearest_mpl_colour(value: str, *, fallback: str | None = FALLBACK) -> str | 
     level = _GREY_LEVEL.match(norm.replace(" ", ""))
     if level and int(level.group(1)) <= 100:
         return str(int(level.group(1)) / 100)
-    for word in dict.fromkeys([norm, re.sub(r"\s*\d+$", "", norm)]):
+    for word in dict.fromkeys([norm, _strip_number(norm)]):
         if not word:
             continue
         compact = word.replace(" ", "")
@@ -93,13 +135,13 @@ def nearest_mpl_colour(value: str, *, fallback: str | None = FALLBACK) -> str | 
             if spelling in xkcd:
                 return xkcd[spelling]
     compact = norm.replace(" ", "")
-    name = _fuzzy(compact, list(css), 0.8)
+    name = _fuzzy(compact, tuple(css), 0.8)
     if name:
         return css[name]
-    name = _fuzzy(norm, list(xkcd), 0.8)
+    name = _fuzzy(norm, tuple(xkcd), 0.8)
     if name:
         return xkcd[name]
-    name = _fuzzy(compact, list(css), 0.7)
+    name = _fuzzy(compact, tuple(css), 0.7)
     return css[name] if name else fallback
 
 
@@ -111,11 +153,10 @@ def nearest_pil_colour(value: str, *, fallback: str | None = FALLBACK) -> str | 
         digits = re.sub(r"[^0-9a-fA-F]", "", value)
         return "#" + digits[:6].lower() if len(digits) >= 6 else fallback
     compact = re.sub(r"[\s_\-]+", "", value.strip().lower())
-    names = list(ImageColor.colormap)
-    for word in dict.fromkeys([compact, re.sub(r"\d+$", "", compact)]):
+    for word in dict.fromkeys([compact, _strip_number(compact)]):
         if word in ImageColor.colormap:
             return word
-    return _fuzzy(compact, names, 0.7) or fallback
+    return _fuzzy(compact, tuple(ImageColor.colormap), 0.7) or fallback
 
 
 def _is_colour_name(name: str) -> bool:
@@ -139,7 +180,7 @@ class _Finder(ast.NodeVisitor):
     def __init__(self, tree: ast.Module) -> None:
         self.found: dict[int, tuple[ast.Constant, str]] = {}
         self.assigned: dict[str, list[ast.expr]] = {}
-        for node in ast.walk(tree):
+        for node in nodes(tree):
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
@@ -226,19 +267,23 @@ def repair_colours(code: str, tree: ast.Module) -> tuple[str, list[Repair]]:
     source = Source(code)
     edits: list[Edit] = []
     repairs: list[Repair] = []
+    looked_up: dict[tuple[str, str], str | None] = {}  # at most MAX_LOOKUPS: the rest stay as written
     for node, domain in sorted(finder.found.values(), key=lambda f: (f[0].lineno, f[0].col_offset)):
         value = node.value
         if domain == "mpl" and not mpl_valid(value):
-            new = nearest_mpl_colour(value)
-            why = f"{value!r} is not a matplotlib colour"
+            nearest, why = nearest_mpl_colour, f"{value!r} is not a matplotlib colour"
         elif domain == "pil" and not (pil_valid(value) or mpl_valid(value) and pil_valid(value.lower())):
-            new = nearest_pil_colour(value)
-            why = f"{value!r} is not a PIL colour name"
+            nearest, why = nearest_pil_colour, f"{value!r} is not a PIL colour name"
         elif domain == "fmt" and not _valid_fmt(value) and re.fullmatch(r"[A-Za-z][\w \-]{2,}", value):
-            new = nearest_mpl_colour(value, fallback=None)
+            nearest = functools.partial(nearest_mpl_colour, fallback=None)
             why = f"{value!r} is neither a plot format string nor a colour"
         else:
             continue
+        if (domain, value) not in looked_up:
+            if len(looked_up) >= MAX_LOOKUPS:
+                continue
+            looked_up[domain, value] = nearest(value)
+        new = looked_up[domain, value]
         if not new or new == value:
             continue
         edit = string_literal(source, node, new)

@@ -13,9 +13,19 @@ from coco_agent.repairs import Repair, RepairResult
 from coco_agent.repairs.calls import _drop_edit, _Receivers, _rename, nearest_legend_loc
 from coco_agent.repairs.colours import nearest_mpl_colour, nearest_pil_colour
 from coco_agent.repairs.knowledge import lookup
-from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, parse, parses, string_literal
+from coco_agent.repairs.source import (
+    Edit,
+    Source,
+    apply_edits,
+    call_name,
+    nodes,
+    parse,
+    parses,
+    string_literal,
+)
 
-PROGRAM_FILE = re.compile(r'File "(?:program\.py|<[^>]*>)", line (\d+)')
+# "<string>", "<frozen runpy>"...: a name of bounded length, so a line of 'File "<' repeated scans in linear time
+PROGRAM_FILE = re.compile(r'File "(?:program\.py|<[^>\n]{0,200}>)", line (\d+)')
 BAD_KEYWORD = re.compile(
     r"(?:got an unexpected keyword argument|has no property|unexpected keyword argument) '(\w+)'"
 )
@@ -34,9 +44,7 @@ def _error_line(error: str) -> int | None:
 def _calls_on(tree: ast.Module, line: int) -> list[ast.Call]:
     """Calls whose source spans ``line``, innermost first."""
     calls = [
-        n
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and n.lineno <= line <= (n.end_lineno or n.lineno)
+        n for n in nodes(tree) if isinstance(n, ast.Call) and n.lineno <= line <= (n.end_lineno or n.lineno)
     ]
     return sorted(calls, key=lambda c: (c.end_lineno or c.lineno) - c.lineno)
 
@@ -107,7 +115,7 @@ def _colour(source: Source, tree: ast.Module, error: str, line: int | None):
     value = next(g for g in match.groups() if g is not None)
     pil = "unknown color specifier" in match.group(0)
     new = nearest_pil_colour(value) if pil else nearest_mpl_colour(value)
-    literals = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == value]
+    literals = [n for n in nodes(tree) if isinstance(n, ast.Constant) and n.value == value]
     literals.sort(key=lambda n: (n.lineno != line, n.lineno))  # the failing line first
     edits, repairs = [], []
     for node in literals:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import bisect
+import itertools
 import re
 import warnings
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ class Source:
         self.code = code
         self.lines = _LINE.findall(code)
         self.starts: list[int] = []
+        self._byte_ends: dict[int, list[int]] = {}
         pos = 0
         for line in self.lines:
             self.starts.append(pos)
@@ -34,7 +37,12 @@ class Source:
 
     def offset(self, lineno: int, col: int) -> int:
         line = self.lines[lineno - 1] if lineno - 1 < len(self.lines) else ""
-        return self.starts[lineno - 1] + len(line.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+        if line.isascii():  # one byte per character
+            return self.starts[lineno - 1] + min(col, len(line))
+        ends = self._byte_ends.get(lineno)
+        if ends is None:  # once per line: a long line with many edits stays linear
+            ends = self._byte_ends[lineno] = list(itertools.accumulate(map(_utf8_len, line)))
+        return self.starts[lineno - 1] + bisect.bisect_right(ends, col)  # characters wholly before byte col
 
     def span(self, node: ast.AST) -> tuple[int, int]:
         return (
@@ -45,6 +53,10 @@ class Source:
     def text(self, node: ast.AST) -> str:
         start, end = self.span(node)
         return self.code[start:end]
+
+
+def _utf8_len(char: str) -> int:
+    return 1 if char < "\x80" else 2 if char < "\u0800" else 3 if char < "\U00010000" else 4
 
 
 def string_literal(source: Source, node: ast.Constant, value: str) -> Edit | None:
@@ -78,6 +90,14 @@ def parse(code: str) -> ast.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ast.parse(code)
+
+
+def nodes(tree: ast.Module) -> list[ast.AST]:
+    """``list(ast.walk(tree))``, walked once per tree: the passes read it several times and never change it."""
+    found = tree.__dict__.get("_coco_nodes")
+    if found is None:
+        found = tree.__dict__["_coco_nodes"] = list(ast.walk(tree))
+    return found
 
 
 def parses(code: str) -> bool:

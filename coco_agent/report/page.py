@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Sequence
@@ -16,8 +17,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pygments import highlight
+import pygments
 from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
 from pygments.lexers import PythonLexer, XmlLexer
 
 from coco_agent.batch.summary import percentile
@@ -29,6 +31,11 @@ from coco_agent.sandbox.png import ImageRejected, clean_png, read_bounded, walk_
 
 STATUS_ORDER = ("accepted", "max_rounds", "failed", "pending")
 _FORMATTER = HtmlFormatter(cssclass="hl", wrapcode=True)
+# Programs are untrusted text and pygments' lexers are quadratic on some of it (XmlLexer on a run of '&' or of
+# '<!--', PythonLexer on blank lines that hold a space): longer programs, and any the lexer is still busy with
+# after HIGHLIGHT_CPU_S, are shown as plain text.
+HIGHLIGHT_MAX_CHARS = 64 * 1024
+HIGHLIGHT_CPU_S = 0.25
 
 
 class Images:
@@ -247,8 +254,7 @@ def _attempt(attempt: Attempt, images: Images) -> str:
     status = escape(str(attempt.status or "?"))
     left = []
     if attempt.code is not None:
-        lexer = XmlLexer() if (attempt.code_name or "").endswith(".svg") else PythonLexer()
-        left.append(f"<div class='code'>{highlight(attempt.code, lexer, _FORMATTER)}</div>")
+        left.append(f"<div class='code'>{code_html(attempt.code, attempt.code_name or '')}</div>")
     else:
         left.append("<p class='muted'>no program in the model's answer</p>")
     if attempt.error:
@@ -265,6 +271,27 @@ def _attempt(attempt: Attempt, images: Images) -> str:
         f"<div class='attempt'><h3>Round {attempt.round} <span class='muted'>({status})</span></h3>"
         f"<div class='cols'><div>{''.join(left)}</div><div>{''.join(right)}</div></div></div>"
     )
+
+
+def code_html(code: str, name: str) -> str:
+    """The program highlighted (svg for ``.svg`` names, else Python), or as plain text when it is longer than
+    HIGHLIGHT_MAX_CHARS or the lexer needs more than HIGHLIGHT_CPU_S: every character is shown either way."""
+    lexer = XmlLexer() if name.endswith(".svg") else PythonLexer()
+    tokens = _tokens(lexer, code, HIGHLIGHT_CPU_S) if len(code) <= HIGHLIGHT_MAX_CHARS else None
+    if tokens is not None:
+        return pygments.format(tokens, _FORMATTER)
+    return f'<div class="hl"><pre><code>{escape(code)}</code></pre></div>'
+
+
+def _tokens(lexer: Lexer, code: str, cpu_s: float) -> list | None:
+    """The lexer's tokens, or None once it has spent ``cpu_s`` of CPU (checked every 64 tokens)."""
+    deadline = time.process_time() + cpu_s
+    tokens = []
+    for count, token in enumerate(lexer.get_tokens(code)):
+        tokens.append(token)
+        if count % 64 == 0 and time.process_time() > deadline:
+            return None
+    return tokens
 
 
 def _critique(critique: dict[str, Any]) -> str:

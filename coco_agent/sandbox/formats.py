@@ -6,8 +6,9 @@ import re
 
 from coco_agent.sandbox.base import Format
 
-_PIL_IMPORT = re.compile(r"^\s*(from\s+PIL\b|import\s+PIL\b)", re.M)
-_MPL_IMPORT = re.compile(r"^\s*(from\s+matplotlib\b|import\s+matplotlib\b)", re.M)
+# Leading blanks but not newlines: "^\s*" matched from every line start across a run of blank lines (quadratic)
+_PIL_IMPORT = re.compile(r"^[^\S\n]*(from\s+PIL\b|import\s+PIL\b)", re.M)
+_MPL_IMPORT = re.compile(r"^[^\S\n]*(from\s+matplotlib\b|import\s+matplotlib\b)", re.M)
 
 
 def guess_format(code: str, filename: str = "") -> Format:
