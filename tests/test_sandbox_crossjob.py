@@ -212,7 +212,9 @@ def _worker_host_pid(sandbox, result: RenderResult) -> int:
     if sandbox.kind == "docker":
         return sandbox.client.api.inspect_container(result.extra["container"])["State"]["Pid"]
     bwrap_pid = int(str(result.extra["worker"]).rsplit("-", 1)[1])
-    workers = [p for p in descendants(bwrap_pid) if b"/opt/coco/worker" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    workers = [
+        p for p in descendants(bwrap_pid) if b"/opt/coco/worker" in Path(f"/proc/{p}/cmdline").read_bytes()
+    ]
     return min(workers)  # the first one bwrap started: PID 1 inside
 
 
