@@ -33,9 +33,10 @@ def docker_image(docker_client) -> str:
 @pytest.fixture(scope="session")
 def docker_sandbox(docker_client, docker_image):
     """The default Docker sandbox: the warm container pool."""
-    from coco_agent.sandbox.pool import PoolSandbox
+    from coco_agent.sandbox.launchers import DockerLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    sandbox = PoolSandbox(client=docker_client, image=docker_image)
+    sandbox = WarmPool(DockerLauncher(client=docker_client, image=docker_image))
     yield sandbox
     sandbox.close()
 
@@ -43,9 +44,10 @@ def docker_sandbox(docker_client, docker_image):
 @pytest.fixture(scope="session")
 def docker_oneshot_sandbox(docker_client, docker_image):
     """The per-job Docker sandbox: one fresh container per render (the pool's fallback)."""
-    from coco_agent.sandbox.docker_sandbox import DockerSandbox
+    from coco_agent.sandbox.launchers import DockerLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    sandbox = DockerSandbox(client=docker_client, image=docker_image)
+    sandbox = WarmPool(DockerLauncher(client=docker_client, image=docker_image), pool_size=0, max_jobs=1)
     yield sandbox
     sandbox.close()
 
@@ -53,6 +55,6 @@ def docker_oneshot_sandbox(docker_client, docker_image):
 @pytest.fixture(scope="session")
 def process_sandbox():
     """The plain subprocess sandbox (no bubblewrap), the weakest fallback."""
-    from coco_agent.sandbox.process_sandbox import ProcessSandbox
+    from coco_agent.sandbox.backends import process
 
-    return ProcessSandbox(bubblewrap=False)
+    return process(print)

@@ -34,11 +34,11 @@ from procs import descendants
 
 from coco_agent.sandbox import RenderResult, SandboxLimits, decode_png
 from coco_agent.sandbox.base import MAX_TEXT, STATUSES
-from coco_agent.sandbox.bwrap import bwrap_supports
-from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
-from coco_agent.sandbox.docker_sandbox import OWNER_LABEL
 from coco_agent.sandbox.frames import FrameReader
-from coco_agent.sandbox.process_sandbox import ProcessSandbox
+from coco_agent.sandbox.launchers import BwrapLauncher, ProcessLauncher
+from coco_agent.sandbox.launchers.bubblewrap import bwrap_supports
+from coco_agent.sandbox.launchers.docker import OWNER_LABEL
+from coco_agent.sandbox.pool import WarmPool
 
 KINDS = ("docker", "bwrap_warm", "bubblewrap", "process")
 TOKEN = f"cocoattack{uuid.uuid4().hex[:12]}"  # names every file and process the attacks plant
@@ -109,30 +109,30 @@ def _bwrap_usable(sandbox) -> None:
 
 
 @pytest.fixture(scope="module")
-def bwrap_sandbox() -> ProcessSandbox:
+def bwrap_sandbox() -> WarmPool:
     """The per-job bubblewrap fallback (COCO_SANDBOX_POOL=0)."""
     if not BWRAP:
         pytest.skip("bubblewrap is not installed (optional)")
-    sandbox = ProcessSandbox(bubblewrap=True, startup_grace_s=5)
+    sandbox = WarmPool(BwrapLauncher(startup_grace_s=5), pool_size=0, max_jobs=1)
     _bwrap_usable(sandbox)
     return sandbox
 
 
 @pytest.fixture(scope="module")
-def bwrap_warm_sandbox() -> Iterator[BwrapPoolSandbox]:
+def bwrap_warm_sandbox() -> Iterator[WarmPool]:
     """The warm bubblewrap workers, the default without Docker where bubblewrap is installed."""
     if not BWRAP:
         pytest.skip("bubblewrap is not installed (optional)")
-    sandbox = BwrapPoolSandbox(pool_size=1, max_workers=2)
+    sandbox = WarmPool(BwrapLauncher(), pool_size=1, max_workers=2)
     _bwrap_usable(sandbox)
     yield sandbox
     sandbox.close()
 
 
 @pytest.fixture(scope="module")
-def plain_sandbox() -> ProcessSandbox:
+def plain_sandbox() -> WarmPool:
     """The rlimited subprocess fallback (no namespaces)."""
-    return ProcessSandbox(bubblewrap=False, startup_grace_s=5)
+    return WarmPool(ProcessLauncher(startup_grace_s=5), pool_size=0, max_jobs=1)
 
 
 @pytest.fixture
@@ -1125,7 +1125,8 @@ def test_nothing_leaked(request: pytest.FixtureRequest, kind: str):
     if kind == "docker":
         sandbox = request.getfixturevalue("docker_sandbox")
         sandbox.close()
-        left = sandbox.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={sandbox.owner}"})
+        launcher = sandbox.launcher
+        left = launcher.client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={launcher.owner}"})
         assert left == []
     if BWRAP:  # the warm bubblewrap workers are this process's children whichever case runs first
         with contextlib.suppress(pytest.skip.Exception):

@@ -34,9 +34,10 @@ PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\n"
 @pytest.fixture(scope="module")
 def pool():
     """At most one worker, so that consecutive jobs land in the same one."""
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    sandbox = BwrapPoolSandbox(pool_size=1, max_workers=1)
+    sandbox = WarmPool(BwrapLauncher(), pool_size=1, max_workers=1)
     yield sandbox
     sandbox.close()
 
@@ -80,14 +81,15 @@ def test_jobs_reuse_a_warm_worker(pool):
 def test_python_under_tmp_stays_bound_and_workers_are_reused(tmp_path):
     """A Python install under /tmp (a checkout there, its .venv) is bound inside the job's /tmp: the wipe
     between jobs keeps those read-only binds (it used to fail with EROFS and recycle every worker)."""
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next(venv.glob("lib/python3*/site-packages"))
     (site / "host.pth").write_text("\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
     assert str(venv).startswith("/tmp/")
-    sandbox = BwrapPoolSandbox(python=str(venv / "bin" / "python"), pool_size=1, max_workers=1)
+    sandbox = WarmPool(BwrapLauncher(python=str(venv / "bin" / "python")), pool_size=1, max_workers=1)
     try:
         results = [_render(sandbox, PLOT + f"open('/tmp/junk-{i}', 'w').write('x')\n") for i in range(3)]
         for result in results:
@@ -191,9 +193,10 @@ def test_failure_or_leftovers_recycle_the_worker(pool, code: str, limits: Sandbo
 
 def test_host_kills_a_hung_worker():
     """The worker stops answering mid-job (stopped from outside): the host's own deadline kills it."""
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    pool = BwrapPoolSandbox(max_workers=1, job_grace_s=1)
+    pool = WarmPool(BwrapLauncher(), max_workers=1, job_grace_s=1)
     try:
         pid = _pid(_render(pool, PLOT))
         timer = threading.Timer(0.5, lambda: [os.kill(p, signal.SIGSTOP) for p in _tree(pid)])
@@ -233,9 +236,10 @@ def test_idle_worker_killed_behind_the_pools_back(pool):
 
 
 def test_recycled_after_max_jobs():
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    pool = BwrapPoolSandbox(max_workers=1, max_jobs=2)
+    pool = WarmPool(BwrapLauncher(), max_workers=1, max_jobs=2)
     try:
         results = [_render(pool, PLOT) for _ in range(3)]
     finally:
@@ -248,9 +252,10 @@ def test_recycled_after_max_jobs():
 
 def test_many_threads_share_one_pool():
     """Eight renders from four threads (which then end) over two workers: each gets its own answer."""
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    pool = BwrapPoolSandbox(max_workers=2)
+    pool = WarmPool(BwrapLauncher(), max_workers=2)
     results: dict[int, object] = {}
 
     def work(i: int) -> None:
@@ -276,10 +281,11 @@ def test_many_threads_share_one_pool():
 
 
 AGENT = """
-from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
-pool = BwrapPoolSandbox(pool_size=1)
+from coco_agent.sandbox.launchers import BwrapLauncher
+from coco_agent.sandbox.pool import WarmPool
+pool = WarmPool(BwrapLauncher(), pool_size=1)
 pool.warm()
-print(pool._idle[0].proc.pid, flush=True)
+print(pool._idle[()][0].proc.pid, flush=True)
 import sys
 sys.stdin.read()
 """

@@ -35,9 +35,10 @@ TOKEN = f"cocox{uuid.uuid4().hex[:10]}"
 @pytest.fixture(scope="module")
 def one_container(docker_client, docker_image) -> Iterator:
     """A Docker pool that may hold one container at a time: consecutive jobs share it."""
-    from coco_agent.sandbox.pool import PoolSandbox
+    from coco_agent.sandbox.launchers import DockerLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    pool = PoolSandbox(client=docker_client, image=docker_image, pool_size=1, max_containers=1)
+    pool = WarmPool(DockerLauncher(client=docker_client, image=docker_image), pool_size=1, max_workers=1)
     yield pool
     pool.close()
 
@@ -47,9 +48,10 @@ def one_bwrap_worker() -> Iterator:
     """Warm bubblewrap workers, at most one alive: consecutive jobs share it."""
     if not BWRAP:
         pytest.skip("bubblewrap is not installed (optional)")
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    pool = BwrapPoolSandbox(pool_size=1, max_workers=1)
+    pool = WarmPool(BwrapLauncher(), pool_size=1, max_workers=1)
     yield pool
     pool.close()
 
@@ -210,7 +212,7 @@ def test_no_job_changes_the_worker(sandbox):
 def _worker_host_pid(sandbox, result: RenderResult) -> int:
     """The host pid of the worker (PID 1 of the container or namespace) that served `result`."""
     if sandbox.kind == "docker":
-        return sandbox.client.api.inspect_container(result.extra["container"])["State"]["Pid"]
+        return sandbox.launcher.client.api.inspect_container(result.extra["container"])["State"]["Pid"]
     bwrap_pid = int(str(result.extra["worker"]).rsplit("-", 1)[1])
     workers = [
         p for p in descendants(bwrap_pid) if b"/opt/coco/worker" in Path(f"/proc/{p}/cmdline").read_bytes()

@@ -19,7 +19,7 @@ import pytest
 from conftest import CHARTMIMIC
 
 from coco_agent.sandbox import SandboxLimits, decode_png
-from coco_agent.sandbox.docker_sandbox import LABEL, OWNER_LABEL, owner_id, reap
+from coco_agent.sandbox.launchers.docker import LABEL, OWNER_LABEL, owner_id, reap
 
 pytestmark = pytest.mark.docker
 
@@ -324,13 +324,13 @@ def test_reap_removes_orphans_only(docker_sandbox, docker_client):
     """A container whose owner process is gone is reaped; one owned by a live process is kept."""
     host = socket.gethostname()
     orphan = docker_client.containers.create(
-        docker_sandbox.image,
+        docker_sandbox.launcher.image,
         ["true"],
         network_mode="none",
         labels={LABEL: "1", OWNER_LABEL: f"{host}:999999999:1"},
     )
     mine = docker_client.containers.create(
-        docker_sandbox.image,
+        docker_sandbox.launcher.image,
         ["sleep", "60"],
         network_mode="none",
         labels={LABEL: "1", OWNER_LABEL: owner_id()},
@@ -348,7 +348,9 @@ def test_reap_removes_orphans_only(docker_sandbox, docker_client):
 
 def test_no_leftover_containers(docker_sandbox, docker_client):
     docker_sandbox.close()
-    left = docker_client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={docker_sandbox.owner}"})
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"{OWNER_LABEL}={docker_sandbox.launcher.owner}"}
+    )
     assert left == []
     assert all(
         c.labels.get(LABEL) == "1" for c in docker_client.containers.list(all=True, filters={"label": LABEL})

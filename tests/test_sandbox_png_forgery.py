@@ -36,11 +36,12 @@ REGISTRY_NAME = {"docker": "docker", "bwrap_warm": "bubblewrap", "process": "pro
 @pytest.fixture(scope="module")
 def bwrap_warm_sandbox() -> Iterator:
     """The warm bubblewrap workers (skipped where bubblewrap is missing or cannot make namespaces)."""
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
     if not shutil.which("bwrap"):
         pytest.skip("bubblewrap is not installed (optional)")
-    sandbox = BwrapPoolSandbox(pool_size=1, max_workers=2)
+    sandbox = WarmPool(BwrapLauncher(), pool_size=1, max_workers=2)
     probe = sandbox.render("x = 1\n", "matplotlib", LIMITS)
     if probe.status != "no_image":
         sandbox.close()
@@ -51,9 +52,10 @@ def bwrap_warm_sandbox() -> Iterator:
 
 @pytest.fixture(scope="module")
 def plain_sandbox():
-    from coco_agent.sandbox.process_sandbox import ProcessSandbox
+    from coco_agent.sandbox.launchers import ProcessLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    return ProcessSandbox(bubblewrap=False, startup_grace_s=5)
+    return WarmPool(ProcessLauncher(startup_grace_s=5), pool_size=0, max_jobs=1)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from dataclasses import replace
 import pytest
 
 from coco_agent.sandbox import SandboxLimits
-from coco_agent.sandbox.docker_sandbox import LABEL, OWNER_LABEL, reap
+from coco_agent.sandbox.launchers.docker import LABEL, OWNER_LABEL, reap
 
 pytestmark = pytest.mark.docker
 
@@ -29,9 +29,10 @@ PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\n"
 @pytest.fixture(scope="module")
 def pool(docker_client, docker_image):
     """A pool of at most one container, so that consecutive jobs land in the same one."""
-    from coco_agent.sandbox.pool import PoolSandbox
+    from coco_agent.sandbox.launchers import DockerLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    sandbox = PoolSandbox(client=docker_client, image=docker_image, pool_size=1, max_containers=1)
+    sandbox = WarmPool(DockerLauncher(client=docker_client, image=docker_image), pool_size=1, max_workers=1)
     yield sandbox
     sandbox.close()
 
@@ -184,9 +185,10 @@ def test_failure_recycles_the_container(pool, code: str, limits: SandboxLimits):
 
 
 def test_recycled_after_max_jobs(docker_client, docker_image):
-    from coco_agent.sandbox.pool import PoolSandbox
+    from coco_agent.sandbox.launchers import DockerLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    pool = PoolSandbox(client=docker_client, image=docker_image, max_containers=1, max_jobs=2)
+    pool = WarmPool(DockerLauncher(client=docker_client, image=docker_image), max_workers=1, max_jobs=2)
     try:
         results = [_render(pool, PLOT) for _ in range(3)]
     finally:
@@ -198,9 +200,10 @@ def test_recycled_after_max_jobs(docker_client, docker_image):
 
 def test_many_threads_share_one_pool(docker_client, docker_image):
     """Eight renders from four threads over two containers: each gets its own answer, none is lost."""
-    from coco_agent.sandbox.pool import PoolSandbox
+    from coco_agent.sandbox.launchers import DockerLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    pool = PoolSandbox(client=docker_client, image=docker_image, max_containers=2)
+    pool = WarmPool(DockerLauncher(client=docker_client, image=docker_image), max_workers=2)
     results: dict[int, object] = {}
 
     def work(i: int) -> None:
@@ -226,8 +229,9 @@ def test_many_threads_share_one_pool(docker_client, docker_image):
 AGENT = """
 import sys
 from coco_agent.sandbox.image import docker_client
-from coco_agent.sandbox.pool import PoolSandbox
-pool = PoolSandbox(client=docker_client(), image=sys.argv[1], pool_size=1)
+from coco_agent.sandbox.launchers import DockerLauncher
+from coco_agent.sandbox.pool import WarmPool
+pool = WarmPool(DockerLauncher(client=docker_client(), image=sys.argv[1]), pool_size=1)
 pool.warm()
 print(next(s.cid for g in pool._idle.values() for s in g), flush=True)
 sys.stdin.read()
@@ -264,5 +268,5 @@ def test_idle_container_removed_behind_the_pools_back(pool, docker_client):
 def test_close_removes_pool_containers(pool, docker_client):
     _render(pool, PLOT)
     pool.close()
-    left = docker_client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={pool.owner}"})
+    left = docker_client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={pool.launcher.owner}"})
     assert left == []

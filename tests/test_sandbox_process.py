@@ -11,7 +11,9 @@ import uuid
 import pytest
 
 from coco_agent.sandbox import SandboxLimits, SandboxUnavailable, guess_format
-from coco_agent.sandbox.process_sandbox import ProcessSandbox
+from coco_agent.sandbox.backends import BACKENDS, KINDS, make
+from coco_agent.sandbox.launchers import BwrapLauncher
+from coco_agent.sandbox.pool import WarmPool
 
 BARS = "import matplotlib.pyplot as plt\nplt.bar(['Q1', 'Q2'], [100, 120])\nplt.savefig('sales.pdf')\n"
 
@@ -58,7 +60,7 @@ def test_environment_scrubbed(process_sandbox, monkeypatch):
 
 @pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap not installed (optional)")
 def test_bubblewrap_renders_without_network():
-    sandbox = ProcessSandbox(bubblewrap=True)
+    sandbox = WarmPool(BwrapLauncher(), pool_size=0, max_jobs=1)
     assert sandbox.kind == "bubblewrap"
     assert sandbox.render(BARS, "matplotlib", SandboxLimits(timeout_s=30)).status == "ok"
     code = "import json, socket\nprint(json.dumps(sorted(n for _, n in socket.if_nameindex())))\n"
@@ -83,13 +85,11 @@ def test_guess_format(code, name, expected):
 
 def test_docker_unavailable_names_the_fix(monkeypatch):
     """kind docker without an engine raises with the fix; auto falls back with a warning."""
-    from coco_agent.sandbox import _make
-
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     with pytest.raises(SandboxUnavailable, match=r"docker\.io.*--sandbox process"):
-        _make("docker", print)
+        make("docker", print)
     said: list[str] = []
-    fallback = _make("auto", said.append)
+    fallback = make("auto", said.append)
     try:
         assert fallback.kind == ("bubblewrap" if shutil.which("bwrap") else "process")
         assert said and "weaker" in said[0]
@@ -98,31 +98,38 @@ def test_docker_unavailable_names_the_fix(monkeypatch):
 
 
 @pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap not installed (optional)")
-@pytest.mark.parametrize(("pool", "expected"), [(None, "BwrapPoolSandbox"), ("0", "ProcessSandbox")])
-def test_bubblewrap_is_warm_unless_pool_is_0(monkeypatch, pool: str | None, expected: str):
-    from coco_agent.sandbox import _make
-
+@pytest.mark.parametrize(("pool", "max_jobs"), [(None, 200), ("0", 1)])
+def test_bubblewrap_is_warm_unless_pool_is_0(monkeypatch, pool: str | None, max_jobs: int):
     if pool is None:
         monkeypatch.delenv("COCO_SANDBOX_POOL", raising=False)
     else:
         monkeypatch.setenv("COCO_SANDBOX_POOL", pool)
-    sandbox = _make("bubblewrap", print)
+    sandbox = make("bubblewrap", print)
     try:
-        assert type(sandbox).__name__ == expected and sandbox.kind == "bubblewrap"
+        assert isinstance(sandbox, WarmPool) and sandbox.kind == "bubblewrap" and sandbox.max_jobs == max_jobs
     finally:
         sandbox.close()
 
 
 def test_auto_without_docker_or_working_bubblewrap_uses_process(monkeypatch, tmp_path):
     """A `bwrap` that cannot start the worker (here: one that always fails): auto falls back to process."""
-    from coco_agent.sandbox import _make
-
     fake = tmp_path / "bwrap"
     fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     said: list[str] = []
-    sandbox = _make("auto", said.append)
+    sandbox = make("auto", said.append)
     assert sandbox.kind == "process" and "cannot start" in said[0]
     assert sandbox.render("x = 1\n", "matplotlib").status == "no_image"
+
+
+def test_backends_in_one_table():
+    """Every --sandbox choice is a row of the table (plus auto), and each names a launcher of the same kind."""
+    from coco_agent.sandbox.launchers import LAUNCHERS
+
+    assert ("auto", *BACKENDS) == KINDS and set(BACKENDS) == set(LAUNCHERS)
+    with pytest.raises(ValueError, match="choose one of auto, docker, bubblewrap, process"):
+        from coco_agent.sandbox import get_sandbox
+
+        get_sandbox("gvisor-typo")

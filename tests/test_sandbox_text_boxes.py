@@ -91,9 +91,10 @@ def any_sandbox(request):
         return request.getfixturevalue("process_sandbox")
     if not shutil.which("bwrap"):
         pytest.skip("bubblewrap not installed (optional)")
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
-    sandbox = BwrapPoolSandbox(pool_size=1, max_workers=1)
+    sandbox = WarmPool(BwrapLauncher(), pool_size=1, max_workers=1)
     request.addfinalizer(sandbox.close)
     return sandbox
 

@@ -3,12 +3,12 @@
 Each program of a corpus (.py for matplotlib or PIL, .svg) goes, in turn, through
   bare        the floor: one warm interpreter (the image's Python and packages, the worker's matplotlib set-up
               and picture capture) that execs every program in-process, in one unconfined container;
-  pool        the warm container pool (PoolSandbox), the default Docker sandbox;
-  docker_run  a fresh hardened container per program (DockerSandbox), the per-job path;
+  pool        the warm container pool (WarmPool over DockerLauncher), the default Docker sandbox;
+  docker_run  a fresh hardened container per program (the same pool, one job per worker), the per-job path;
 and, for hosts without Docker (the host's Python and packages, no Docker needed):
   bare_host   the same floor as bare, run by the host's Python with no sandbox;
-  bwrap_warm  the warm bubblewrap workers (BwrapPoolSandbox), the default without Docker;
-  bwrap_job   a fresh bubblewrap per program (ProcessSandbox, COCO_SANDBOX_POOL=0).
+  bwrap_warm  the warm bubblewrap workers (WarmPool over BwrapLauncher), the default without Docker;
+  bwrap_job   a fresh bubblewrap per program (COCO_SANDBOX_POOL=0).
 Programs are interleaved (every path for each) so drift hits all alike. Times are host wall seconds per draft,
 PNG included. Fidelity: each warm path's PNG against its floor's render (same size, pixels).
 """
@@ -30,9 +30,9 @@ from pathlib import Path
 
 from coco_agent.sandbox.base import SandboxLimits
 from coco_agent.sandbox.bundle import worker_bundle
-from coco_agent.sandbox.bwrap import host_mpl_cache
 from coco_agent.sandbox.formats import guess_format
 from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH
+from coco_agent.sandbox.launchers.bubblewrap import host_mpl_cache
 
 PATHS = ("bare", "pool", "docker_run", "bare_host", "bwrap_warm", "bwrap_job")
 DOCKER_PATHS = ("bare", "pool", "docker_run")
@@ -269,18 +269,18 @@ def run(
 
 def _runners(paths: tuple[str, ...], image: str | None, client, limits: SandboxLimits) -> dict:
     """One runner per requested path, in PATHS order."""
-    from coco_agent.sandbox.bwrap_pool import BwrapPoolSandbox
-    from coco_agent.sandbox.docker_sandbox import DockerSandbox
-    from coco_agent.sandbox.pool import PoolSandbox
-    from coco_agent.sandbox.process_sandbox import ProcessSandbox
+    from coco_agent.sandbox.launchers import BwrapLauncher, DockerLauncher
+    from coco_agent.sandbox.pool import WarmPool
 
     makers = {
         "bare": lambda: BareInterpreter(image, limits.timeout_s),
-        "pool": lambda: PoolSandbox(client=client, image=image, limits=limits),
-        "docker_run": lambda: DockerSandbox(client=client, image=image, limits=limits),
+        "pool": lambda: WarmPool(DockerLauncher(client=client, image=image, limits=limits)),
+        "docker_run": lambda: WarmPool(
+            DockerLauncher(client=client, image=image, limits=limits), 0, max_jobs=1
+        ),
         "bare_host": lambda: BareInterpreter(None, limits.timeout_s),
-        "bwrap_warm": lambda: BwrapPoolSandbox(limits=limits),
-        "bwrap_job": lambda: ProcessSandbox(limits=limits, bubblewrap=True),
+        "bwrap_warm": lambda: WarmPool(BwrapLauncher(limits=limits)),
+        "bwrap_job": lambda: WarmPool(BwrapLauncher(limits=limits), 0, max_jobs=1),
     }
     return {name: makers[name]() for name in PATHS if name in paths}
 
