@@ -50,8 +50,9 @@ class StoredAsSent:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    """A batch-like folder of two finished runs: `apng` (draft and final.png are the APNG) and `bomb` (its
-    draft replaced afterwards by 100k empty chunks)."""
+    """A batch-like folder of two finished runs: `apng` (draft and final.png are the APNG: the run keeps a fresh
+    final, so the APNG is put back the way an older run stored it) and `bomb` (its draft replaced afterwards by
+    100k empty chunks)."""
     root = tmp_path_factory.mktemp("report-images")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(sandbox_registry._cache, "process", StoredAsSent(APNG))
@@ -59,7 +60,9 @@ def runs(tmp_path_factory) -> Path:
             ctx = RunContext(llm=ScriptedChatModel(replies=[PROGRAM]), vlm="none", sandbox="process")
             assert start_run(f"run {name}", ctx, root / name)["status"] == "accepted"
     assert (root / "apng/attempts/01/draft.png").read_bytes() == APNG
-    assert (root / "apng/final.png").read_bytes() == APNG
+    for name in ("apng", "bomb"):
+        assert (root / name / "final.png").read_bytes() != APNG  # the host's own final: re-encoded
+        (root / name / "final.png").write_bytes(APNG)
     (root / "bomb/attempts/01/draft.png").write_bytes(hostile_png.many_chunks())
     return root
 

@@ -309,7 +309,9 @@ def test_loop_swallowing_baseexception_and_signals(sandbox):
     started = time.monotonic()
     result = _run(sandbox, code, limits=SHORT)
     assert result.status == "timeout", result.error
-    assert time.monotonic() - started < SHORT.timeout_s + 6
+    assert (
+        time.monotonic() - started < SHORT.timeout_s + 20
+    )  # killed, not left running for hours (loose: busy hosts)
 
 
 @pytest.mark.parametrize("sandbox", kinds("cpu_bound_c_call"), indirect=True)
@@ -319,7 +321,9 @@ def test_cpu_bound_c_call(sandbox):
     started = time.monotonic()
     result = _run(sandbox, code, limits=SHORT)
     assert result.status == "timeout", result.error
-    assert time.monotonic() - started < SHORT.timeout_s + 6
+    assert (
+        time.monotonic() - started < SHORT.timeout_s + 20
+    )  # killed, not left running for hours (loose: busy hosts)
 
 
 # ---------------------------------------------------------------- memory
@@ -1016,7 +1020,9 @@ def test_svg_use_amplification(sandbox):
     started = time.monotonic()
     result = _run(sandbox, svg, fmt="svg", limits=SHORT)
     assert result.status in {"timeout", "error", "oom"}, result.status
-    assert time.monotonic() - started < SHORT.timeout_s + 6
+    assert (
+        time.monotonic() - started < SHORT.timeout_s + 20
+    )  # killed, not left running for hours (loose: busy hosts)
 
 
 @pytest.mark.parametrize("sandbox", kinds("svg_giant_canvas"), indirect=True)
