@@ -182,7 +182,7 @@ def test_program_error_returns_traceback(docker_sandbox):
 def test_container_is_hardened(docker_sandbox, docker_client):
     """Inspect a job container as created: the settings DESIGN.md promises."""
     limits = SandboxLimits(memory_mb=300, pids=40, cpus=0.5)
-    cid = docker_sandbox._create(limits)
+    cid = docker_sandbox.launcher._create(limits, ["--oneshot"])
     try:
         attrs = docker_client.api.inspect_container(cid)
     finally:

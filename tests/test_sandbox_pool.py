@@ -65,7 +65,7 @@ def test_pool_container_is_hardened(pool, docker_client):
     assert host["Memory"] == host["MemorySwap"] == LIMITS.memory_mb << 20
     assert not host.get("Binds") and not host.get("Privileged")
     assert config["User"] == "10001:10001" and config["Labels"][LABEL] == "1"
-    assert config["Labels"][OWNER_LABEL] == pool.owner
+    assert config["Labels"][OWNER_LABEL] == pool.launcher.owner
 
 
 POISON = """
