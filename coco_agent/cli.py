@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from coco_agent import formats
 from coco_agent.safe_text import json_text, terminal_text
 
 EXIT = {"accepted": 0, "failed": 1, "max_rounds": 3}
@@ -70,9 +71,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "SDXL ControlNet); inpaint:NAME keeps the draft's text pixels; controlnet:CONTROLNET+BASE",
     )
     p.add_argument("--max-rounds", type=int, default=4, help="attempts before giving up (default 4)")
-    p.add_argument(
-        "--format", default="matplotlib", choices=["matplotlib", "pil", "svg"], help="drawing code"
-    )
+    p.add_argument("--format", default="matplotlib", choices=list(formats.names()), help="drawing code")
     p.add_argument("--sandbox", default="auto", choices=["auto", "docker", "process", "bubblewrap"])
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per program in the sandbox")
     p.add_argument("--memory-mb", type=int, default=1024, help="memory per program in the sandbox")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from rich.table import Table
 
+from coco_agent import formats
 from coco_agent.safe_text import json_text, markup_text, plain_text, safe_console
 from coco_agent.sandbox import (
     SandboxLimits,
     SandboxUnavailable,
     get_sandbox,
-    guess_format,
     print_progress,
 )
 
@@ -30,7 +30,7 @@ def add_parsers(subparsers) -> None:
     render = subparsers.add_parser("render", help="run one drawing program in the sandbox and save its PNG")
     render.add_argument("file", type=Path, help="program (.py) or SVG file")
     render.add_argument("-o", "--output", type=Path, required=True, help="where to write the PNG")
-    render.add_argument("--format", choices=["auto", "matplotlib", "pil", "svg"], default="auto")
+    render.add_argument("--format", choices=["auto", *formats.names()], default="auto")
     render.add_argument(
         "--timeout", type=float, default=SandboxLimits.timeout_s, help="seconds (default %(default)s)"
     )
@@ -169,7 +169,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         code = args.file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return _render_done(args, dict(report, error=f"cannot read {args.file}: {exc}"), EXIT_UNAVAILABLE)
-    fmt = guess_format(code, args.file.name) if args.format == "auto" else args.format
+    fmt = formats.guess(code, args.file.name) if args.format == "auto" else args.format
     try:
         sandbox = get_sandbox(args.sandbox, progress=None if args.json else _progress)
     except SandboxUnavailable as exc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from coco_agent import formats
+from coco_agent.formats import FormatName
 from coco_agent.sandbox.base import SandboxLimits
-
-CodeFormat = Literal["matplotlib", "pil", "svg"]
 
 
 @dataclass
@@ -30,7 +30,7 @@ class RunContext:
     base_url: str | None = None
     refiner: str = "none"
     max_rounds: int = 4
-    format: CodeFormat = "matplotlib"
+    format: FormatName = formats.DEFAULT
     sandbox: Literal["auto", "docker", "process", "bubblewrap"] = "auto"
     timeout_s: float = 30.0
     memory_mb: int = 1024
@@ -52,8 +52,7 @@ class RunContext:
         """Raise ValueError with a clear message for settings that cannot work."""
         if not 1 <= self.max_rounds <= 50:
             raise ValueError(f"max_rounds must be between 1 and 50, got {self.max_rounds}")
-        if self.format not in ("matplotlib", "pil", "svg"):
-            raise ValueError(f"format must be matplotlib, pil or svg, got {self.format!r}")
+        formats.get(self.format)  # ValueError naming the choices
         if not 1 <= self.timeout_s <= 600:
             raise ValueError(f"sandbox timeout must be between 1 and 600 seconds, got {self.timeout_s}")
         if not 64 <= self.memory_mb <= 16384:

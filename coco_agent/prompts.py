@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from coco_agent import formats
 from coco_agent.paths import shipped_dir
-
-FENCES = {"matplotlib": "python", "pil": "python", "svg": "svg"}
 
 
 @cache
@@ -21,4 +20,4 @@ def render(name: str, **values: object) -> str:
 
 
 def coder_system(fmt: str) -> str:
-    return render("coder_system", format_rules=template(f"format_{fmt}").strip())
+    return render("coder_system", format_rules=template(formats.get(fmt).prompt).strip())

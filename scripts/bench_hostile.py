@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 from test_hostile_input import HOSTILE_ANSWERS, HOSTILE_CODE, HOSTILE_PROGRAMS, WARM  # noqa: E402
 
 from coco_agent.codeblocks import extract_program  # noqa: E402
+from coco_agent.formats import guess as guess_format  # noqa: E402
 from coco_agent.repairs import repair_code, repair_from_error  # noqa: E402
 from coco_agent.report.page import code_html  # noqa: E402
-from coco_agent.sandbox import guess_format  # noqa: E402
 
 ERROR = 'File "<' * (128 * 1024 // 7) + "\nTypeError: got an unexpected keyword argument 'colr'"
 FORMATS = ("matplotlib", "svg")

@@ -30,13 +30,13 @@ from pygments.lexers import PythonLexer
 
 from coco_agent.codeblocks import MAX_ANSWER_CHARS, extract_code, extract_program
 from coco_agent.context import RunContext
+from coco_agent.formats import guess as guess_format
 from coco_agent.repairs import MAX_LOOKUPS, MAX_REPAIR_CHARS, repair_code, repair_from_error
 from coco_agent.repairs.colours import nearest_mpl_colour, nearest_pil_colour
 from coco_agent.repairs.source import parses
 from coco_agent.report import write_report
 from coco_agent.report.page import code_html
 from coco_agent.runner import start_run
-from coco_agent.sandbox import guess_format
 from coco_agent.sandbox.base import SandboxLimits
 from coco_agent.trace import read_trace
 
@@ -139,9 +139,9 @@ def old_extract_code(answer: str, fmt: str) -> str:
     if fmt == "svg":
         match = OLD_SVG.search(text)
         return match.group(0).strip() if match else ""
-    from coco_agent.codeblocks import _looks_like_python
+    from coco_agent.formats.python_code import looks_like_python
 
-    return text.strip() if _looks_like_python(text) else ""
+    return text.strip() if looks_like_python(text) else ""
 
 
 NORMAL_ANSWERS = [

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from coco_agent.sandbox import SandboxLimits, SandboxUnavailable, guess_format
+from coco_agent.formats import guess as guess_format
+from coco_agent.sandbox import SandboxLimits, SandboxUnavailable
 from coco_agent.sandbox.backends import BACKENDS, KINDS, make
 from coco_agent.sandbox.launchers import BwrapLauncher
 from coco_agent.sandbox.pool import WarmPool

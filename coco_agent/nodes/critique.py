@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from coco_agent import prompts
+from coco_agent import formats, prompts
 from coco_agent.context import RunContext
 from coco_agent.models import describe_model, resolve_model
 from coco_agent.models.calls import call_model
@@ -35,7 +35,7 @@ def critic_messages(
     code = (run_dir / attempt["code_path"]).read_text(encoding="utf-8")
     fmt = state["format"]
     text = prompts.render(
-        "critic_task", prompt=state["prompt"], format=fmt, fence=prompts.FENCES[fmt], code=code
+        "critic_task", prompt=state["prompt"], format=fmt, fence=formats.get(fmt).fence, code=code
     )
     image = png_file_block(run_dir / attempt["draft_path"], limits)
     return [

@@ -13,6 +13,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from coco_agent import formats
 from coco_agent.context import RunContext
 from coco_agent.repairs import RepairResult, repair_code, repair_from_error
 from coco_agent.runs import attempt_dir, rel
@@ -26,7 +27,7 @@ def wants_error_repair(state: dict[str, Any], attempt: dict[str, Any], ctx: RunC
     """After a crash: is there one targeted repair the traceback names (and none was tried this round)?"""
     if not ctx.repairs or attempt.get("status") != "error" or attempt.get("error_repaired"):
         return False
-    if state.get("format") == "svg" or not attempt.get("code_path"):
+    if not formats.get(state.get("format") or formats.DEFAULT).python or not attempt.get("code_path"):
         return False
     code = (Path(state["run_dir"]) / attempt["code_path"]).read_text(encoding="utf-8")
     try:
@@ -43,7 +44,11 @@ def repair(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
     rnd = attempt["round"]
     if not ctx.repairs:
         return {"route": "execute", "why": "repairs turned off", TRACE_KEY: {"repairs": []}}
-    if attempt.get("status") == "no_code" or not attempt.get("code_path") or state["format"] == "svg":
+    if (
+        attempt.get("status") == "no_code"
+        or not attempt.get("code_path")
+        or not formats.get(state["format"]).python
+    ):
         return {"route": "execute", "why": "nothing to repair", TRACE_KEY: {"repairs": []}}
     code_path = Path(state["run_dir"]) / attempt["code_path"]
     code = code_path.read_text(encoding="utf-8")

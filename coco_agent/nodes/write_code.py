@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from coco_agent import prompts
+from coco_agent import formats, prompts
 from coco_agent.codeblocks import MAX_ANSWER_CHARS, extract_program
 from coco_agent.context import RunContext
 from coco_agent.models import describe_model, resolve_model
@@ -16,8 +16,6 @@ from coco_agent.models.calls import call_model
 from coco_agent.models.content import message_text
 from coco_agent.runs import attempt_dir, rel
 from coco_agent.trace import TRACE_KEY, traced
-
-CODE_NAMES = {"matplotlib": "code.py", "pil": "code.py", "svg": "code.svg"}
 
 
 def coder_messages(state: dict[str, Any], fmt: str) -> list:
@@ -32,7 +30,7 @@ def coder_messages(state: dict[str, Any], fmt: str) -> list:
         request += "\n\n" + prompts.render(
             "coder_feedback",
             round=last["round"],
-            fence=prompts.FENCES[fmt],
+            fence=formats.get(fmt).fence,
             code=code or "(no program was found in your answer)",
             feedback=state["feedback"],
         )
@@ -71,7 +69,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
     code = found.code
     record: dict[str, Any] = {"round": rnd, "model": label, "status": "pending" if code else "no_code"}
     if code:
-        code_path = folder / CODE_NAMES[fmt]
+        code_path = folder / formats.get(fmt).code_file
         code_path.write_text(code + "\n", encoding="utf-8")
         record["code_path"] = rel(state["run_dir"], code_path)
     else:

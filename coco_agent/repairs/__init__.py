@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from coco_agent import formats
 from coco_agent.repairs.source import parse
 
 # 5x the longest ChartMimic program (6.4 KB), 20x the longest LongText-Bench prompt: ~0.3 s of host CPU at most
@@ -67,8 +68,9 @@ Pass = Callable[[str, ast.Module], tuple[str, list[Repair]]]
 
 
 def repair_code(code: str, fmt: str = "matplotlib") -> RepairResult:
-    """Run every repair over a program; SVG (and anything that still does not parse) comes back unchanged."""
-    if fmt == "svg":
+    """Run every repair over a program; a format the Python repairs do not apply to (SVG), and anything that
+    still does not parse, comes back unchanged."""
+    if not formats.get(fmt).python:
         return RepairResult(code)
     if len(code) > MAX_REPAIR_CHARS:
         return RepairResult(code, note=_too_long(code))
@@ -112,8 +114,9 @@ def _repair_code(code: str) -> RepairResult:
 
 
 def repair_from_error(code: str, error: str, fmt: str = "matplotlib") -> RepairResult:
-    """One targeted repair named by a failed run's traceback; unchanged when the error is not one we know."""
-    if fmt == "svg":
+    """One targeted repair named by a failed run's traceback; unchanged when the error is not one we know (or
+    the format is not Python)."""
+    if not formats.get(fmt).python:
         return RepairResult(code)
     if len(code) > MAX_REPAIR_CHARS:
         return RepairResult(code, note=_too_long(code))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coco_agent import formats
 from coco_agent.batch.manifest import BATCH_FILE
 from coco_agent.batch.summary import SUMMARY_JSON
 from coco_agent.runs import RESULT_FILE, SETTINGS_FILE, read_json
@@ -145,7 +146,7 @@ def read_detail(row: RunRow) -> RunDetail:
         if not folder.name.isdigit():
             continue
         rnd = int(folder.name)
-        code_file = next((folder / n for n in ("code.py", "code.svg") if (folder / n).exists()), None)
+        code_file = next((folder / n for n in formats.code_files() if (folder / n).exists()), None)
         draft = folder / "draft.png"
         critique = _read(folder / "critique.json")
         attempts.append(

@@ -20,8 +20,9 @@ from typing import Any
 import pygments
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
-from pygments.lexers import PythonLexer, XmlLexer
+from pygments.lexers import get_lexer_by_name
 
+from coco_agent import formats
 from coco_agent.batch.summary import percentile
 from coco_agent.report import charts
 from coco_agent.report.assets import CSS, JS, script_hash
@@ -274,9 +275,11 @@ def _attempt(attempt: Attempt, images: Images) -> str:
 
 
 def code_html(code: str, name: str) -> str:
-    """The program highlighted (svg for ``.svg`` names, else Python), or as plain text when it is longer than
-    HIGHLIGHT_MAX_CHARS or the lexer needs more than HIGHLIGHT_CPU_S: every character is shown either way."""
-    lexer = XmlLexer() if name.endswith(".svg") else PythonLexer()
+    """The program highlighted with its format's lexer (by its file name; Python when unknown), or as plain text
+    when it is longer than HIGHLIGHT_MAX_CHARS or the lexer needs more than HIGHLIGHT_CPU_S: every character is
+    shown either way."""
+    record = formats.by_code_file(name)
+    lexer = get_lexer_by_name(record.lexer if record else "python")
     tokens = _tokens(lexer, code, HIGHLIGHT_CPU_S) if len(code) <= HIGHLIGHT_MAX_CHARS else None
     if tokens is not None:
         return pygments.format(tokens, _FORMATTER)

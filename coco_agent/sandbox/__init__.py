@@ -6,7 +6,6 @@ import threading
 from collections.abc import Callable
 
 from coco_agent.sandbox.base import Format, RenderResult, Sandbox, SandboxLimits, SandboxUnavailable, Status
-from coco_agent.sandbox.formats import guess_format
 from coco_agent.sandbox.png import ImageRejected, decode_png
 
 __all__ = [
@@ -19,7 +18,6 @@ __all__ = [
     "Status",
     "decode_png",
     "get_sandbox",
-    "guess_format",
     "print_progress",
     "close_sandboxes",
 ]

@@ -6,10 +6,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, get_args
 
+from coco_agent.formats import FormatName
 from coco_agent.sandbox.protocol import MAX_TEXT_BOXES  # a longer list from a worker counts as unknown
 
 Status = Literal["ok", "error", "timeout", "oom", "no_image", "rejected"]
-Format = Literal["matplotlib", "pil", "svg"]
+Format = FormatName  # the draft formats: coco_agent/formats/
 STATUSES: frozenset[str] = frozenset(get_args(Status))
 MAX_TEXT = 128 * 1024  # characters kept of any text field a worker reports
 Box = tuple[int, int, int, int]

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coco_agent import formats
 from coco_agent.sandbox.base import SandboxLimits
 from coco_agent.sandbox.bundle import worker_bundle
-from coco_agent.sandbox.formats import guess_format
 from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH
 from coco_agent.sandbox.launchers.bubblewrap import host_mpl_cache
 
@@ -140,8 +140,8 @@ def typical_corpus(directory: Path, count: int = 40) -> Path:
 
 
 def corpus_files(corpus: Path, limit: int | None = None) -> list[Path]:
-    """The corpus's .py and .svg files, sorted by name, at most `limit`."""
-    files = sorted(p for p in corpus.iterdir() if p.suffix in {".py", ".svg"} and p.is_file())
+    """The corpus's programs (every format's suffix), sorted by name, at most `limit`."""
+    files = sorted(p for p in corpus.iterdir() if p.suffix in formats.suffixes() and p.is_file())
     return files[:limit] if limit else files
 
 
@@ -251,7 +251,7 @@ def run(
                 runner.warm()
         for i, path in enumerate(files):
             code = path.read_text(encoding="utf-8", errors="replace")
-            row = ProgramRow(path.name, guess_format(code, path.name))
+            row = ProgramRow(path.name, formats.guess(code, path.name))
             for name, runner in runners.items():
                 if isinstance(runner, BareInterpreter):
                     row.outcomes[name] = runner.render(code, row.format)
