@@ -39,7 +39,7 @@ docker_up() {
 
 venv_up() {
   local stamp="$VENV/.coco-stamp" want
-  want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
+  want=$(cat pyproject.toml setup.py scripts/bootstrap.sh | sha256sum | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/coco" ]; then return 0; fi
   [ -x "$VENV/bin/python" ] || { say "creating virtualenv $VENV"; "$PY" -m venv "$VENV"; }
   say "installing Python packages (first run: a few minutes)"

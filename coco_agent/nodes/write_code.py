@@ -46,21 +46,18 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
     folder = attempt_dir(state["run_dir"], rnd)
     label = str(ctx.llm)
     try:
+        messages = coder_messages(state, fmt)
+    except OSError as exc:  # coco-agent's own prompt files: not the model's fault, and the message says so
+        return _failed(rnd, folder, label, f"coco-agent's prompt templates cannot be read: {exc}", "")
+    try:
         model = resolve_model(ctx.llm, "coder", base_url=ctx.base_url, timeout=ctx.model_timeout_s)
         label = describe_model(model)
-        answer = message_text(call_model(model.invoke, coder_messages(state, fmt)))
+        answer = message_text(call_model(model.invoke, messages))
     except Exception as exc:  # any provider error ends the run with a clear message, never a traceback
         error = f"the code writer ({label}) failed: {type(exc).__name__}: {str(exc)[:2000]}"
-        (folder / "error.txt").write_text(error + "\n", encoding="utf-8")
-        return {
-            "round": rnd,
-            "attempts": [{"round": rnd, "status": "model_error", "error": error, "model": label}],
-            "status": "failed",
-            "error": error + " - check the model name, its server or API key, and the network",
-            "route": "finalize",
-            "why": "code writer model call failed",
-            TRACE_KEY: {"model": label},
-        }
+        return _failed(
+            rnd, folder, label, error, " - check the model name, its server or API key, and the network"
+        )
     kept = answer if len(answer) <= MAX_ANSWER_CHARS else answer[:MAX_ANSWER_CHARS] + "\n"
     if kept is not answer:
         kept += f"[... {len(answer) - MAX_ANSWER_CHARS:,} more characters of the answer dropped]\n"
@@ -81,4 +78,18 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
         "route": "repair",
         "why": f"{len(code)} chars of {fmt} code" if code else f"no code in the answer: {found.why}",
         TRACE_KEY: {"model": label, "answer_chars": len(answer)},
+    }
+
+
+def _failed(rnd: int, folder, label: str, error: str, hint: str) -> dict[str, Any]:
+    """The update that ends the run when no answer could be had (error.txt keeps the reason)."""
+    (folder / "error.txt").write_text(error + "\n", encoding="utf-8")
+    return {
+        "round": rnd,
+        "attempts": [{"round": rnd, "status": "model_error", "error": error, "model": label}],
+        "status": "failed",
+        "error": error + hint,
+        "route": "finalize",
+        "why": "code writer model call failed" if hint else "prompt templates missing",
+        TRACE_KEY: {"model": label},
     }
