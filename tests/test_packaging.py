@@ -28,18 +28,33 @@ def installed(tmp_path_factory) -> Path:
     """A virtualenv holding coco-agent installed from a wheel built from this checkout; its bin/ folder."""
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"  # the checkout's files (tracked or not ignored), without any stale build/ folder
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         if (REPO_ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO_ROOT / name, source / name)
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(root), "."],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(root),
+            ".",
+        ],
         cwd=source,
         capture_output=True,
         text=True,
@@ -71,7 +86,13 @@ def installed(tmp_path_factory) -> Path:
 def run(bin_dir: Path, args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COCO_", "OPENAI_"))}
     return subprocess.run(
-        [str(bin_dir / "coco"), *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=env, **kwargs
+        [str(bin_dir / "coco"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        **kwargs,
     )
 
 

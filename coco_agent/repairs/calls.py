@@ -7,8 +7,8 @@ import difflib
 import functools
 import re
 
-from coco_agent.repairs import MAX_LOOKUPS, Repair
 from coco_agent.repairs.knowledge import Target, known_anywhere, lookup
+from coco_agent.repairs.record import MAX_LOOKUPS, Repair
 from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, nodes, string_literal
 
 LEGEND_LOCS = [

@@ -8,7 +8,7 @@ import functools
 import re
 import threading
 
-from coco_agent.repairs import MAX_LOOKUPS, Repair
+from coco_agent.repairs.record import MAX_LOOKUPS, Repair
 from coco_agent.repairs.source import Edit, Source, apply_edits, call_name, nodes, string_literal
 
 FALLBACK = "gray"

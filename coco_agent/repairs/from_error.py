@@ -9,10 +9,10 @@ from __future__ import annotations
 import ast
 import re
 
-from coco_agent.repairs import Repair, RepairResult
 from coco_agent.repairs.calls import _drop_edit, _Receivers, _rename, nearest_legend_loc
 from coco_agent.repairs.colours import nearest_mpl_colour, nearest_pil_colour
 from coco_agent.repairs.knowledge import lookup
+from coco_agent.repairs.record import Repair, RepairResult
 from coco_agent.repairs.source import (
     Edit,
     Source,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from coco_agent.repairs import Repair
+from coco_agent.repairs.record import Repair
 from coco_agent.repairs.source import parses
 
 _LEADING_TABS = re.compile(r"(?m)^[ \t]+")

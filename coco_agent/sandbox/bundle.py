@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from coco_agent.paths import shipped_dir
 from coco_agent.sandbox import protocol
 
 BUNDLE_PROTOCOL = "coco_worker/protocol.py"  # where the shared module sits in the bundle
@@ -21,9 +22,7 @@ IN_SANDBOX = "/opt/coco/worker"  # where the image and bubblewrap put the bundle
 
 def bundle_files() -> dict[str, bytes]:
     """Every file of the bundle by its path inside it (posix, sorted): the worker package and the protocol."""
-    from coco_agent.sandbox.image import sandbox_dir
-
-    root = sandbox_dir() / "worker"
+    root = shipped_dir("sandbox") / "worker"
     files = {
         path.relative_to(root).as_posix(): path.read_bytes()
         for path in sorted(root.rglob("*.py"))

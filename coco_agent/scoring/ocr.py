@@ -16,52 +16,10 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from dataclasses import dataclass, field
-from typing import Protocol
 
-from PIL import Image
+from coco_agent.scoring.ocr_result import OcrEngine, OcrLine, OcrResult, OcrUnavailable, Quad
 
-Quad = list[list[float]]  # four (x, y) corners, clockwise from top-left
-
-
-class OcrUnavailable(RuntimeError):
-    """No OCR engine can run here; the message says what to install."""
-
-
-@dataclass
-class OcrLine:
-    """One line of text as read: `text` with recovered word spaces, `raw_text` as the recogniser gave it."""
-
-    text: str
-    box: Quad
-    confidence: float
-    raw_text: str = ""
-
-
-@dataclass
-class OcrResult:
-    """Everything one engine read in one image."""
-
-    engine: str
-    lines: list[OcrLine] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def text(self) -> str:
-        return "\n".join(line.text for line in self.lines)
-
-    @property
-    def raw_text(self) -> str:
-        return "\n".join(line.raw_text or line.text for line in self.lines)
-
-
-class OcrEngine(Protocol):
-    """A loaded OCR engine; thread-safe `read`."""
-
-    name: str
-
-    def read(self, image: Image.Image) -> OcrResult: ...
-
+__all__ = ["OcrEngine", "OcrLine", "OcrResult", "OcrUnavailable", "Quad", "load_ocr", "resolve_engine_name"]
 
 _ENGINES: dict[str, OcrEngine] = {}
 _LOCK = threading.Lock()

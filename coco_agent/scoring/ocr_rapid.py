@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from coco_agent.scoring.ocr import OcrLine, OcrResult
+from coco_agent.scoring.ocr_result import OcrLine, OcrResult
 from coco_agent.scoring.word_gaps import recover_spaces
 
 MAX_SIDE = 2000  # rapidocr's own limit; bigger images are scaled down by it

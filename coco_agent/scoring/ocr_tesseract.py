@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from PIL import Image
 
-from coco_agent.scoring.ocr import OcrLine, OcrResult, OcrUnavailable
+from coco_agent.scoring.ocr_result import OcrLine, OcrResult, OcrUnavailable
 
 TIMEOUT_S = 120
 

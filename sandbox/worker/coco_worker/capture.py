@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
+from coco_worker.pixels import pil_to_png
+
 PROGRAM_NAME = "program.py"  # the file name a job's program runs under (tracebacks, linecache)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 Found = tuple[bytes, str, list | None]  # (PNG, how it was found, text boxes or None when unknown)
@@ -43,8 +45,6 @@ class Capture:
         if not path:
             return None
         from PIL import Image
-
-        from coco_worker.renderers.pil import pil_to_png
 
         with Image.open(path) as im:
             return pil_to_png(im, self.max_pixels), f"file:{os.path.basename(path)}", None

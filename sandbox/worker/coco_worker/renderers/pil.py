@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import sys
 
 from coco_worker.capture import PROGRAM_NAME, Capture, Found, name_of
-from coco_worker.pixels import Rejected, check_pixels
+from coco_worker.pixels import check_pixels, pil_to_png
 from coco_worker.textboxes import _pixel_box
 
 NAME = "pil"
@@ -230,14 +229,3 @@ def _add_pil_boxes(target, source, offset) -> None:
         setattr(target, PIL_TEXT, None)
         return
     mine.extend([x0 + dx, y0 + dy, x1 + dx, y1 + dy] for x0, y0, x1, y1 in theirs)
-
-
-def pil_to_png(im, max_pixels: int) -> bytes:
-    """Encode a PIL image as PNG (converting exotic modes), refusing oversized ones."""
-    if im.width * im.height > max_pixels:
-        raise Rejected(f"image of {im.width}x{im.height} px exceeds the {max_pixels} pixel cap")
-    if im.mode not in {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}:
-        im = im.convert("RGBA" if "A" in im.mode else "RGB")
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=3)
-    return buf.getvalue()
