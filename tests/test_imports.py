@@ -43,7 +43,9 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
                 parts = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
                 parts = parts[: len(parts) - node.level + 1]
                 base = ".".join([*parts, base] if base else parts)
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names
+            ]
         for target in targets:
             while target not in known and "." in target:
                 target = target.rsplit(".", 1)[0]

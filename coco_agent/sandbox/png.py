@@ -247,9 +247,36 @@ def _decode(layout: PngChunks, max_pixels: int) -> Image.Image:
     return image
 
 
+# 8-bit modes the fast encoder writes itself: PNG colour type and channels
+_FAST_MODES = {"L": (0, 1), "LA": (4, 2), "RGB": (2, 3), "RGBA": (6, 4)}
+
+
+def _encode_fast(image: Image.Image) -> bytes:
+    """PNG of an 8-bit L/LA/RGB/RGBA image with the Up filter on every row and zlib level 1: the pixels exactly,
+    about twice as fast as Pillow's encoder (whose per-row filter search costs more than the compression) and no
+    larger for charts."""
+    import numpy as np
+
+    colour_type, channels = _FAST_MODES[image.mode]
+    width, height = image.size
+    pixels = np.frombuffer(image.tobytes(), np.uint8).reshape(height, width * channels)
+    rows = np.empty((height, width * channels + 1), np.uint8)
+    rows[:, 0] = 2  # filter type Up: each byte minus the byte above it (the first row: minus zero)
+    rows[0, 1:] = pixels[0]
+    np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    idat = zlib.compress(rows.tobytes(), 1)
+    return PNG_SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
 def encode_png(image: Image.Image) -> bytes:
     """A fresh PNG of the image's pixels: its mode, palette and transparency, nothing else (no text, no
     profile, no animation). Pillow would copy an ICC profile from `image.info`: only transparency is passed."""
+    if image.mode in _FAST_MODES and image.info.get("transparency") is None:
+        try:
+            return _encode_fast(image)
+        except ImportError:  # no numpy: Pillow's encoder below
+            pass
     params: dict = dict(COMPRESS)
     if image.info.get("transparency") is not None:
         params["transparency"] = image.info["transparency"]
