@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coco_agent.cli import add_run_options, context_from_args, settle_models
+from coco_agent.rundir import REPORT_FILE
 from coco_agent.safe_text import terminal_text
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def add_parsers(subparsers) -> None:
 
     report = subparsers.add_parser("report", help="write a static HTML report of a batch or of one run")
     report.add_argument("target", type=Path, help="a batch folder (coco batch -o) or a run directory")
-    report.add_argument("-o", "--output", type=Path, help="HTML file (default TARGET/report.html)")
+    report.add_argument("-o", "--output", type=Path, help=f"HTML file (default TARGET/{REPORT_FILE})")
     report.add_argument(
         "--embed-images", action="store_true", help="put every image inside the HTML (one portable file)"
     )

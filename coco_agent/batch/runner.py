@@ -27,8 +27,9 @@ from coco_agent.batch.threads import DaemonThreadPool
 from coco_agent.context import RunContext
 from coco_agent.models.calls import CallPolicy, call_policy
 from coco_agent.progress import shielded
+from coco_agent.rundir import RESULT_FILE, SETTINGS_FILE
 from coco_agent.runner import aresume_run, astart_run
-from coco_agent.runs import RESULT_FILE, SETTINGS_FILE, read_json, write_json
+from coco_agent.runs import read_json, write_json
 from coco_agent.safe_text import terminal_text
 
 OnEvent = Callable[[dict[str, Any]], None]

@@ -14,6 +14,7 @@ from coco_agent.context import RunContext
 from coco_agent.models import describe_model, resolve_model
 from coco_agent.models.calls import call_model
 from coco_agent.models.content import message_text
+from coco_agent.rundir import ANSWER_FILE, ERROR_FILE
 from coco_agent.runs import attempt_dir, rel
 from coco_agent.trace import TRACE_KEY, traced
 
@@ -53,7 +54,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
         answer = message_text(call_model(model.invoke, coder_messages(state, fmt)))
     except Exception as exc:  # any provider error ends the run with a clear message, never a traceback
         error = f"the code writer ({label}) failed: {type(exc).__name__}: {str(exc)[:2000]}"
-        (folder / "error.txt").write_text(error + "\n", encoding="utf-8")
+        (folder / ERROR_FILE).write_text(error + "\n", encoding="utf-8")
         return {
             "round": rnd,
             "attempts": [{"round": rnd, "status": "model_error", "error": error, "model": label}],
@@ -63,7 +64,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
             "why": "code writer model call failed",
             TRACE_KEY: {"model": label},
         }
-    (folder / "answer.md").write_text(answer, encoding="utf-8")
+    (folder / ANSWER_FILE).write_text(answer, encoding="utf-8")
     code = extract_code(answer, fmt)
     record: dict[str, Any] = {"round": rnd, "model": label, "status": "pending" if code else "no_code"}
     if code:
@@ -72,7 +73,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
         record["code_path"] = rel(state["run_dir"], code_path)
     else:
         record["error"] = "the model's answer contained no program (prose only)"
-        (folder / "error.txt").write_text(record["error"] + "\n", encoding="utf-8")
+        (folder / ERROR_FILE).write_text(record["error"] + "\n", encoding="utf-8")
     return {
         "round": rnd,
         "attempts": [record],
