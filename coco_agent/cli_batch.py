@@ -28,6 +28,7 @@ def add_parsers(subparsers) -> None:
     batch.add_argument("-o", "--out", type=Path, required=True, help="batch folder: OUT/<id>/ per prompt")
     batch.add_argument("--workers", type=int, default=4, help="runs at once (default 4)")
     batch.add_argument("--limit", type=int, help="only the first N prompts")
+    add_engine_option(batch)
     add_run_options(batch)
     batch.add_argument(
         "--deadline",
@@ -143,6 +144,13 @@ def _fail(message: str) -> int:
     return EXIT_REFUSED
 
 
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """`--engine`: which engine of the table runs the prompts (an unknown name is a usage error)."""
+    from coco_agent.engines import DEFAULT_ENGINE, ENGINES, engine_help
+
+    parser.add_argument("--engine", choices=list(ENGINES), default=DEFAULT_ENGINE, help=engine_help())
+
+
 def options_from_args(args: argparse.Namespace, prompts: Any) -> BatchOptions:
     """Batch options from the flags `coco batch` and `coco bench` share."""
     from coco_agent.batch import BatchOptions
@@ -158,4 +166,5 @@ def options_from_args(args: argparse.Namespace, prompts: Any) -> BatchOptions:
         model_concurrency=args.model_concurrency,
         retries=args.retries,
         retry_failed=getattr(args, "retry_failed", False),
+        engine=getattr(args, "engine", "local"),
     )

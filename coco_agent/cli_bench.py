@@ -14,6 +14,7 @@ from coco_agent.cli_batch import (
     EXIT_DONE,
     EXIT_INTERRUPTED,
     EXIT_REFUSED,
+    add_engine_option,
     options_from_args,
 )
 
@@ -44,6 +45,7 @@ def add_parsers(subparsers: Any) -> None:
     longtext.add_argument(
         "--data", type=Path, help="LongText-Bench folder (default ../shared/benchmarks/longtext_bench)"
     )
+    add_engine_option(longtext)
     add_run_options(longtext)
     longtext.add_argument(
         "--deadline",
