@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from coco_agent import formats
+from coco_agent.rundir import RESULT_FILE
 from coco_agent.safe_text import json_text, terminal_text
 
 EXIT = {"accepted": 0, "failed": 1, "max_rounds": 3}
@@ -37,12 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--out", help="run directory (default runs/<time>)")
     add_run_options(gen)
     gen.add_argument("--force", action="store_true", help="start over in an existing run directory")
-    gen.add_argument("--json", action="store_true", help="print result.json to stdout; no progress display")
+    gen.add_argument(
+        "--json", action="store_true", help=f"print {RESULT_FILE} to stdout; no progress display"
+    )
     gen.set_defaults(func=cmd_generate)
 
     res = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     res.add_argument("run_dir")
-    res.add_argument("--json", action="store_true", help="print result.json to stdout")
+    res.add_argument("--json", action="store_true", help=f"print {RESULT_FILE} to stdout")
     res.set_defaults(func=cmd_resume)
 
     from coco_agent import cli_batch, cli_bench, cli_sandbox, cli_score

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coco_agent.cli import add_run_options, context_from_args, settle_models
+from coco_agent.rundir import REPORT_FILE
 from coco_agent.safe_text import terminal_text
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def add_parsers(subparsers) -> None:
     batch.add_argument("-o", "--out", type=Path, required=True, help="batch folder: OUT/<id>/ per prompt")
     batch.add_argument("--workers", type=int, default=4, help="runs at once (default 4)")
     batch.add_argument("--limit", type=int, help="only the first N prompts")
+    add_engine_option(batch)
     add_run_options(batch)
     batch.add_argument(
         "--deadline",
@@ -58,7 +60,7 @@ def add_parsers(subparsers) -> None:
 
     report = subparsers.add_parser("report", help="write a static HTML report of a batch or of one run")
     report.add_argument("target", type=Path, help="a batch folder (coco batch -o) or a run directory")
-    report.add_argument("-o", "--output", type=Path, help="HTML file (default TARGET/report.html)")
+    report.add_argument("-o", "--output", type=Path, help=f"HTML file (default TARGET/{REPORT_FILE})")
     report.add_argument(
         "--embed-images", action="store_true", help="put every image inside the HTML (one portable file)"
     )
@@ -142,6 +144,13 @@ def _fail(message: str) -> int:
     return EXIT_REFUSED
 
 
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """`--engine`: which engine of the table runs the prompts (an unknown name is a usage error)."""
+    from coco_agent.engines import DEFAULT_ENGINE, ENGINES, engine_help
+
+    parser.add_argument("--engine", choices=list(ENGINES), default=DEFAULT_ENGINE, help=engine_help())
+
+
 def options_from_args(args: argparse.Namespace, prompts: Any) -> BatchOptions:
     """Batch options from the flags `coco batch` and `coco bench` share."""
     from coco_agent.batch import BatchOptions
@@ -157,4 +166,5 @@ def options_from_args(args: argparse.Namespace, prompts: Any) -> BatchOptions:
         model_concurrency=args.model_concurrency,
         retries=args.retries,
         retry_failed=getattr(args, "retry_failed", False),
+        engine=getattr(args, "engine", "local"),
     )

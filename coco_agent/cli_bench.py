@@ -14,6 +14,7 @@ from coco_agent.cli_batch import (
     EXIT_DONE,
     EXIT_INTERRUPTED,
     EXIT_REFUSED,
+    add_engine_option,
     options_from_args,
 )
 
@@ -44,6 +45,7 @@ def add_parsers(subparsers: Any) -> None:
     longtext.add_argument(
         "--data", type=Path, help="LongText-Bench folder (default ../shared/benchmarks/longtext_bench)"
     )
+    add_engine_option(longtext)
     add_run_options(longtext)
     longtext.add_argument(
         "--deadline",
@@ -111,6 +113,7 @@ def print_bench(figures: dict[str, Any]) -> None:
     critique), the chosen draft, the best-reading draft of all rounds, and the final."""
     from rich.table import Table
 
+    from coco_agent.rundir import RESULT_FILE
     from coco_agent.safe_text import markup_text, plain_text, safe_console
 
     unit = "characters" if figures["lang"] == "zh" else "words"
@@ -137,7 +140,7 @@ def print_bench(figures: dict[str, Any]) -> None:
             f"OCR: {figures['ocr']}. {figures['proxy']}. Statuses: {figures['statuses']}. "
             "round 1: the first draft, before any critique; draft: the chosen one (what the refiner got); "
             "best draft: the best-reading draft of any round. "
-            f"Per prompt: {figures['out']}/<id>/result.json (scores, text_scores); coco report {figures['out']}"
+            f"Per prompt: {figures['out']}/<id>/{RESULT_FILE} (scores, text_scores); coco report {figures['out']}"
         ),
         soft_wrap=True,
         highlight=False,

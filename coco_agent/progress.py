@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from rich.table import Table
 
+from coco_agent.rundir import RESULT_FILE
 from coco_agent.safe_text import markup_text, safe_console, terminal_text
 
 console = safe_console(stderr=True, log_path=False)
@@ -28,7 +29,7 @@ NODE_VERBS = {
     "check": "checking the draft",
     "critique": "asking the critic",
     "refine": "refining",
-    "finalize": "writing result.json",
+    "finalize": f"writing {RESULT_FILE}",
 }
 NEXT = {
     "write_code": "repair",

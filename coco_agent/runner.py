@@ -21,15 +21,8 @@ from typing import Any
 from coco_agent.context import RunContext
 from coco_agent.graph import build_graph
 from coco_agent.models.calls import run_scope
-from coco_agent.runs import (
-    CHECKPOINT_FILE,
-    RESULT_FILE,
-    SETTINGS_FILE,
-    build_result,
-    now,
-    read_json,
-    write_json,
-)
+from coco_agent.rundir import CHECKPOINT_FILE, CRASH_FILE, RESULT_FILE, SETTINGS_FILE
+from coco_agent.runs import build_result, now, read_json, write_json
 from coco_agent.settings import context_from_settings, settings_of
 from coco_agent.trace import append_trace
 
@@ -276,10 +269,10 @@ async def _async_saver(path: Path) -> AsyncIterator[Any]:
 
 def _crash_result(run_dir: Path, ctx: RunContext, inputs: dict[str, Any], exc: Exception) -> dict[str, Any]:
     """An unexpected error still ends with result.json (status failed) and the traceback kept on disk."""
-    (run_dir / "crash.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    (run_dir / CRASH_FILE).write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
     error = f"{type(exc).__name__}: {exc}"
     if not isinstance(exc, ValueError):
-        error = f"internal error ({error}); the traceback is in crash.txt. `coco resume {run_dir}` retries"
+        error = f"internal error ({error}); the traceback is in {CRASH_FILE}. `coco resume {run_dir}` retries"
     return _failed_result(run_dir, ctx, inputs, error)
 
 

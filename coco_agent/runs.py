@@ -1,4 +1,4 @@
-"""The run directory: its layout, result.json, and the saved settings that `coco resume` reads back."""
+"""Reading and writing run files: atomic writes, JSON, and result.json's record (names: ``coco_agent.rundir``)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,31 @@ from pathlib import Path
 from typing import Any
 
 from coco_agent import __version__
+from coco_agent.rundir import (  # re-exported: older imports name them here
+    CHECKPOINT_FILE,
+    FINAL_FILE,
+    RESULT_FILE,
+    SETTINGS_FILE,
+    TRACE_FILE,
+    attempt_dir,
+)
 from coco_agent.safe_text import json_text
 
-RESULT_FILE = "result.json"
-SETTINGS_FILE = "run.json"
-CHECKPOINT_FILE = "checkpoints.sqlite"
-FINAL_FILE = "final.png"
-
-
-def attempt_dir(run_dir: str | Path, rnd: int) -> Path:
-    path = Path(run_dir) / "attempts" / f"{rnd:02d}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+__all__ = [
+    "CHECKPOINT_FILE",
+    "FINAL_FILE",
+    "RESULT_FILE",
+    "SETTINGS_FILE",
+    "attempt_dir",
+    "build_result",
+    "file_mode",
+    "now",
+    "read_json",
+    "rel",
+    "seconds_per_node",
+    "write_bytes",
+    "write_json",
+]
 
 
 def rel(run_dir: str | Path, path: str | Path) -> str:
@@ -110,7 +123,7 @@ def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
             "run_dir": str(Path(run_dir).resolve()) if run_dir else "",
             "final": final,
             "draft": best.get("draft_path") if best else None,
-            "trace": "trace.jsonl",
+            "trace": TRACE_FILE,
         },
         "attempts": [
             {

@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-TRACE_FILE = "trace.jsonl"
+from coco_agent.rundir import TRACE_FILE
+
 TRACE_KEY = (
     "_trace"  # a node puts {"decision", "why", "model", ...} here; the decorator moves it to the trace
 )
 
 
 def append_trace(run_dir: str | Path, record: dict[str, Any]) -> None:
-    """Append one record to ``run_dir/trace.jsonl`` (created on demand)."""
+    """Append one record to the run's trace (created on demand)."""
     path = Path(run_dir) / TRACE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), **record}, default=str)

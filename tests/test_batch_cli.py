@@ -258,7 +258,7 @@ def test_deadline_stops_one_run_and_the_rest_go_on(openai_server, tmp_path):
 
 def test_runs_start_before_the_file_is_counted(openai_server, tmp_path, monkeypatch):
     """The whole-file check runs beside the workers: the first prompt finishes while it is still going."""
-    import coco_agent.batch.runner as batch_runner
+    import coco_agent.engines.local as batch_runner
 
     counted = threading.Event()
     real_count = batch_runner.count_prompts

@@ -306,8 +306,8 @@ def test_a_result_json_that_is_no_object_fails_that_prompt_alone(openai_server, 
 
 def test_a_worker_that_dies_makes_the_exit_code_say_so(openai_server, tmp_path, monkeypatch, capsys):
     """Should a worker end early anyway, prompts left pending make `coco batch` exit 1, not 0."""
-    from coco_agent.batch import runner
     from coco_agent.cli import main
+    from coco_agent.engines import local as runner
 
     openai_server.respond_with(keyed_responder())
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": k, "prompt": keyed(k)} for k in ("a", "b")])

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from coco_agent.batch.prompts_file import PromptItem, iter_prompts
-from coco_agent.runs import RESULT_FILE, read_json, write_json
+from coco_agent.rundir import result_path
+from coco_agent.runs import read_json, write_json
 from coco_agent.scoring import PROXY_NOTE, TextScore, aggregate, score_text
 from coco_agent.scoring.score import text_part
 
@@ -176,7 +177,7 @@ def score_missing(out: Path, prompts: Path, limit: int | None, scorer: LongTextS
     or an earlier run with another OCR engine); return how many were scored."""
     scored = 0
     for item in iter_prompts(prompts, limit):
-        path = out / item.id / RESULT_FILE
+        path = result_path(out / item.id)
         if not path.is_file():
             continue
         result = read_json(path)
@@ -196,7 +197,7 @@ def bench_summary(
     n = 0
     for item in iter_prompts(prompts, limit):
         n += 1
-        result = _read(out / item.id / RESULT_FILE) or {}
+        result = _read(result_path(out / item.id)) or {}
         statuses[result.get("status", "pending")] += 1
         text = result.get("text_scores") or {}
         found = attempt_figures(text.get("attempts") or [], item.texts, lang)

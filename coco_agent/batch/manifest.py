@@ -15,10 +15,10 @@ from typing import Any
 
 from coco_agent import __version__
 from coco_agent.context import RunContext
+from coco_agent.rundir import BATCH_FILE
 from coco_agent.runs import now, read_json, write_json
 from coco_agent.settings import settings_of
 
-BATCH_FILE = "batch.json"
 # Every run setting must match, except these (not about the result, or duplicates of llm / vlm).
 IGNORED_KEYS = frozenset({"runs_dir", "coder", "critic"})
 

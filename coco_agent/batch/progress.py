@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from coco_agent.rundir import SUMMARY_CSV, SUMMARY_JSON
 from coco_agent.safe_text import json_text, markup_text, plain_text, safe_console
 
 COLOURS = {"accepted": "green", "max_rounds": "yellow", "failed": "red"}
@@ -134,7 +135,7 @@ def print_batch_summary(summary: dict[str, Any], out: str, console: Console | No
         table.add_row(markup_text(f"score {name}"), markup_text(value))
     console.print(table)
     console.print(
-        plain_text(f"summary: {out}/summary.json, {out}/summary.csv; HTML report: coco report {out}"),
+        plain_text(f"summary: {out}/{SUMMARY_JSON}, {out}/{SUMMARY_CSV}; HTML report: coco report {out}"),
         soft_wrap=True,
         highlight=False,
     )

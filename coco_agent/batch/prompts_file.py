@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coco_agent.rundir import BATCH_FILES
+
 SUFFIXES = (".txt", ".jsonl", ".csv")
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-RESERVED_IDS = {"batch.json", "summary.json", "summary.csv", "report.html"}
+RESERVED_IDS = set(BATCH_FILES)
 ID_KEYS = ("id", "prompt_id")
 
 

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from coco_agent.batch.prompts_file import PromptItem
-from coco_agent.runs import RESULT_FILE, SETTINGS_FILE, now, read_json
+from coco_agent.rundir import SUMMARY_CSV, SUMMARY_JSON, result_path, settings_path
+from coco_agent.runs import now, read_json
 from coco_agent.safe_text import json_text
 
-SUMMARY_JSON = "summary.json"
-SUMMARY_CSV = "summary.csv"
 NODES = ("prepare", "write_code", "repair", "execute", "check", "critique", "refine", "finalize")
 STATUSES = ("accepted", "max_rounds", "failed", "pending")
 CSV_FIELDS = (
@@ -44,11 +43,11 @@ CSV_FIELDS = (
 def summary_row(item: PromptItem, run_dir: Path, error: str | None = None) -> dict[str, Any]:
     """The summary row of one prompt: from its result.json, else ``pending`` (not finished yet)."""
     row: dict[str, Any] = {"id": item.id, "line": item.line, "prompt": item.prompt[:300]}
-    result = _read(run_dir / RESULT_FILE)
+    result = _read(result_path(run_dir))
     if result is None or error:
         status = "failed" if error else "pending"
         why = error or (
-            "interrupted; rerun the batch to resume it" if (run_dir / SETTINGS_FILE).exists() else ""
+            "interrupted; rerun the batch to resume it" if settings_path(run_dir).exists() else ""
         )
         return row | {"status": status, "rounds": 0, "seconds": 0.0, "seconds_per_node": {}, "error": why}
     refinement = result.get("refinement") or {}

@@ -15,7 +15,8 @@ from coco_agent.models import describe_model, resolve_model
 from coco_agent.models.calls import call_model
 from coco_agent.models.content import message_text, png_file_block
 from coco_agent.routing import after_critique, bullet, retry_or_stop
-from coco_agent.runs import attempt_dir, write_json
+from coco_agent.rundir import CRITIQUE_FILE, attempt_dir
+from coco_agent.runs import write_json
 from coco_agent.sandbox.base import SandboxLimits
 from coco_agent.sandbox.png import ImageRejected
 from coco_agent.trace import TRACE_KEY, traced
@@ -96,7 +97,7 @@ def critique(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, A
         verdict["source"] = "unavailable"
         notes = [f"{type(exc).__name__}: {str(exc)[:300]}"]
     verdict["model"] = label
-    write_json(attempt_dir(state["run_dir"], attempt["round"]) / "critique.json", {**verdict, "notes": notes})
+    write_json(attempt_dir(state["run_dir"], attempt["round"]) / CRITIQUE_FILE, {**verdict, "notes": notes})
     decision = after_critique(state, verdict, max_rounds=ctx.max_rounds)
     return {
         "attempts": [{"round": attempt["round"], "verdict": verdict}],
@@ -113,7 +114,7 @@ def _refused(
     verdict = {"match": None, "score": None, "problems": [], "summary": problem, "source": "refused"}
     verdict["model"] = label
     notes = ["draft refused by the host's PNG check; the critic was not called"]
-    write_json(attempt_dir(state["run_dir"], attempt["round"]) / "critique.json", {**verdict, "notes": notes})
+    write_json(attempt_dir(state["run_dir"], attempt["round"]) / CRITIQUE_FILE, {**verdict, "notes": notes})
     checks = {**(attempt.get("checks") or {}), "ok": False}
     checks["problems"] = [*checks.get("problems", []), problem]
     view = {**state, "attempts": [*state["attempts"][:-1], {**attempt, "checks": checks}]}  # ranks it last

@@ -9,12 +9,12 @@ from langgraph.runtime import Runtime
 
 from coco_agent.context import RunContext
 from coco_agent.nodes.repair import wants_error_repair
-from coco_agent.runs import attempt_dir, rel, write_json
+from coco_agent.rundir import DRAFT_FILE, ERROR_FILE, OUTPUT_FILE, TEXT_BOXES_FILE, attempt_dir
+from coco_agent.runs import rel, write_json
 from coco_agent.sandbox import get_sandbox
 from coco_agent.trace import TRACE_KEY, traced
 
 OUTPUT_KEEP = 20_000  # characters of stdout/stderr kept in attempts/NN/output.txt
-TEXT_BOXES_FILE = "text_boxes.json"  # where the sandbox saw the program draw text (refine protects it)
 
 
 @traced("execute")
@@ -52,9 +52,9 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
     }
     output = _output_text(result.stdout, result.stderr)
     if output:
-        (folder / "output.txt").write_text(output, encoding="utf-8")
+        (folder / OUTPUT_FILE).write_text(output, encoding="utf-8")
     if result.ok:
-        draft = folder / "draft.png"
+        draft = folder / DRAFT_FILE
         draft.write_bytes(result.png)
         record |= {"draft_path": rel(state["run_dir"], draft), "width": result.width, "height": result.height}
         if result.text_boxes is not None:
@@ -71,7 +71,7 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
             record |= {"text_boxes_path": rel(state["run_dir"], boxes), "text_boxes": len(result.text_boxes)}
     else:
         record["error"] = _error_text(result.error, result.stderr)
-        (folder / "error.txt").write_text(f"status: {result.status}\n{record['error']}\n", encoding="utf-8")
+        (folder / ERROR_FILE).write_text(f"status: {result.status}\n{record['error']}\n", encoding="utf-8")
     route, why = "check", f"sandbox {result.status} in {result.seconds:.2f}s"
     if not result.ok and wants_error_repair(state, {**attempt, **record}, ctx):
         route, why = "repair", why + "; the error names something the repair step can fix -> repair and rerun"

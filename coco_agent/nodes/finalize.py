@@ -8,7 +8,8 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from coco_agent.context import RunContext
-from coco_agent.runs import RESULT_FILE, build_result, write_json
+from coco_agent.rundir import RESULT_FILE
+from coco_agent.runs import build_result, write_json
 from coco_agent.settings import settings_of
 from coco_agent.trace import TRACE_KEY, traced
 

@@ -19,12 +19,11 @@ from coco_agent.refiners.base import RefineRequest
 from coco_agent.refiners.guardrail import verify
 from coco_agent.refiners.policy import choose_strength
 from coco_agent.refiners.text_regions import padded_and_merged
-from coco_agent.runs import FINAL_FILE, read_json, write_bytes
+from coco_agent.rundir import FINAL_FILE, REFINED_FILE
+from coco_agent.runs import read_json, write_bytes
 from coco_agent.sandbox.base import clean_text_boxes
 from coco_agent.sandbox.png import ImageRejected, decode_png, read_bounded, read_png
 from coco_agent.trace import TRACE_KEY, traced
-
-REFINED_FILE = "refined.png"
 
 
 @traced("refine")

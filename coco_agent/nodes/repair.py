@@ -16,11 +16,9 @@ from langgraph.runtime import Runtime
 from coco_agent import formats
 from coco_agent.context import RunContext
 from coco_agent.repairs import RepairResult, repair_code, repair_from_error
-from coco_agent.runs import attempt_dir, rel
+from coco_agent.rundir import ERROR_FILE, ORIGINAL_CODE_FILE, ORIGINAL_ERROR_FILE, attempt_dir
+from coco_agent.runs import rel
 from coco_agent.trace import TRACE_KEY, traced
-
-ORIGINAL_CODE = "code.orig.py"
-ORIGINAL_ERROR = "error.orig.txt"
 
 
 def wants_error_repair(state: dict[str, Any], attempt: dict[str, Any], ctx: RunContext) -> bool:
@@ -69,7 +67,7 @@ def repair(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
         why = f"not repaired: {result.note}; running it as written" if result.note else "no repairs needed"
         return {"route": "execute", "why": why, TRACE_KEY: {"repairs": []}}
     folder = attempt_dir(state["run_dir"], rnd)
-    original = folder / ORIGINAL_CODE
+    original = folder / ORIGINAL_CODE_FILE
     if not original.exists():
         original.write_text(code, encoding="utf-8")
     code_path.write_text(result.code, encoding="utf-8")
@@ -81,9 +79,9 @@ def repair(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
     }
     stage = "after the sandbox error" if after_error else "before running"
     if after_error:
-        error_file = folder / "error.txt"
+        error_file = folder / ERROR_FILE
         if error_file.exists():
-            error_file.replace(folder / ORIGINAL_ERROR)
+            error_file.replace(folder / ORIGINAL_ERROR_FILE)
         record |= {"status": "pending", "error": "", "error_repaired": True}
     why = f"{len(records)} repair(s) {stage}: " + "; ".join(r.summary() for r in result.repairs)
     return {"attempts": [record], "route": "execute", "why": why[:1000], TRACE_KEY: {"repairs": records}}

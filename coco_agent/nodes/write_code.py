@@ -14,6 +14,7 @@ from coco_agent.context import RunContext
 from coco_agent.models import describe_model, resolve_model
 from coco_agent.models.calls import call_model
 from coco_agent.models.content import message_text
+from coco_agent.rundir import ANSWER_FILE, ERROR_FILE
 from coco_agent.runs import attempt_dir, rel
 from coco_agent.trace import TRACE_KEY, traced
 
@@ -61,7 +62,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
     kept = answer if len(answer) <= MAX_ANSWER_CHARS else answer[:MAX_ANSWER_CHARS] + "\n"
     if kept is not answer:
         kept += f"[... {len(answer) - MAX_ANSWER_CHARS:,} more characters of the answer dropped]\n"
-    (folder / "answer.md").write_text(kept, encoding="utf-8")
+    (folder / ANSWER_FILE).write_text(kept, encoding="utf-8")
     found = extract_program(answer, fmt)  # capped and linear: a hostile answer costs no host CPU to speak of
     code = found.code
     record: dict[str, Any] = {"round": rnd, "model": label, "status": "pending" if code else "no_code"}
@@ -71,7 +72,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
         record["code_path"] = rel(state["run_dir"], code_path)
     else:
         record["error"] = found.why
-        (folder / "error.txt").write_text(record["error"] + "\n", encoding="utf-8")
+        (folder / ERROR_FILE).write_text(record["error"] + "\n", encoding="utf-8")
     return {
         "round": rnd,
         "attempts": [record],
@@ -83,7 +84,7 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
 
 def _failed(rnd: int, folder, label: str, error: str, hint: str) -> dict[str, Any]:
     """The update that ends the run when no answer could be had (error.txt keeps the reason)."""
-    (folder / "error.txt").write_text(error + "\n", encoding="utf-8")
+    (folder / ERROR_FILE).write_text(error + "\n", encoding="utf-8")
     return {
         "round": rnd,
         "attempts": [{"round": rnd, "status": "model_error", "error": error, "model": label}],

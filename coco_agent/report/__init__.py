@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from coco_agent.report.collect import ReportError, open_target, read_detail, read_row, run_dirs
+from coco_agent.rundir import REPORT_FILE
 from coco_agent.runs import now
 
 __all__ = ["REPORT_FILE", "ReportError", "write_report"]
-
-REPORT_FILE = "report.html"
 
 
 def write_report(

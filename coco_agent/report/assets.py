@@ -102,7 +102,7 @@ JS = """
       });
     });
   }
-  const wanted = /^#status=([a-z_]+)$/.exec(window.location.hash);  // e.g. report.html#status=failed
+  const wanted = /^#status=([a-z_]+)$/.exec(window.location.hash);  // e.g. #status=failed opens filtered
   if (wanted) {
     const button = document.querySelector('.toolbar button[data-status="' + wanted[1] + '"]');
     if (button) { button.click(); }

@@ -8,10 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coco_agent import formats
-from coco_agent.batch.manifest import BATCH_FILE
-from coco_agent.batch.summary import SUMMARY_JSON
-from coco_agent.runs import RESULT_FILE, SETTINGS_FILE, read_json
+from coco_agent.rundir import (
+    BATCH_FILE,
+    CRITIQUE_FILE,
+    DRAFT_FILE,
+    ERROR_FILE,
+    FINAL_FILE,
+    RESULT_FILE,
+    SETTINGS_FILE,
+    SUMMARY_JSON,
+    attempt_dirs,
+    code_file,
+)
+from coco_agent.runs import read_json
 from coco_agent.trace import read_trace
 
 CODE_LIMIT = 200_000  # characters of a program shown
@@ -142,29 +151,26 @@ def read_detail(row: RunRow) -> RunDetail:
     trace = _safe_trace(run_dir)
     records = {a.get("round"): a for a in (result or {}).get("attempts", [])}
     attempts = []
-    for folder in sorted((run_dir / "attempts").glob("[0-9][0-9]*")):
-        if not folder.name.isdigit():
-            continue
-        rnd = int(folder.name)
-        code_file = next((folder / n for n in formats.code_files() if (folder / n).exists()), None)
-        draft = folder / "draft.png"
-        critique = _read(folder / "critique.json")
+    for rnd, folder in attempt_dirs(run_dir):
+        program = code_file(folder)
+        draft = folder / DRAFT_FILE
+        critique = _read(folder / CRITIQUE_FILE)
         attempts.append(
             Attempt(
                 round=rnd,
                 status=(records.get(rnd) or {}).get("status") or ("ok" if draft.exists() else None),
-                code=_text(code_file, CODE_LIMIT) if code_file else None,
-                code_name=code_file.name if code_file else None,
+                code=_text(program, CODE_LIMIT) if program else None,
+                code_name=program.name if program else None,
                 draft=draft if draft.exists() else None,
                 critique=critique,
-                error=_text(folder / "error.txt", TEXT_LIMIT) or "",
+                error=_text(folder / ERROR_FILE, TEXT_LIMIT) or "",
                 decisions=[t for t in trace if t.get("round") == rnd and t.get("node") != "runner"],
             )
         )
     refinement = (result or {}).get("refinement")
     draft_rel = (refinement or {}).get("draft") or ((result or {}).get("paths") or {}).get("draft")
     refined_rel = (refinement or {}).get("refined")
-    final = run_dir / "final.png"
+    final = run_dir / FINAL_FILE
     return RunDetail(
         row=row,
         result=result,

@@ -1,0 +1,108 @@
+"""The names of every file and folder in a run directory and a batch folder: the one place that spells them.
+
+A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
+
+    result.json  run.json  trace.jsonl  checkpoints.sqlite  refined.png  final.png  crash.txt
+    attempts/01/  answer.md  code.py | code.svg  code.orig.py  draft.png  output.txt  critique.json
+                  error.txt  error.orig.txt  text_boxes.json
+
+A batch folder (`coco batch -o OUT`): batch.json, summary.json, summary.csv, report.html, and OUT/<id>/ per
+prompt. The program's name per format (code.py, code.svg) belongs to the format records (``code_file`` in
+coco_agent/formats/); here it is only ``CODE_STEM``, so readers find any format's program.
+
+Names and pure path functions only (no I/O besides ``attempt_dir``'s mkdir and the read-only listings), so any
+module (nodes, runner, batch, engines, report) can import this one without pulling anything else in. Reading and
+writing the files is ``coco_agent.runs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+# a run directory
+RESULT_FILE = "result.json"  # the outcome (finalize writes it; a run without it has not finished)
+SETTINGS_FILE = "run.json"  # the run's settings, what `coco resume` reads back
+TRACE_FILE = "trace.jsonl"  # one line per node run
+CHECKPOINT_FILE = "checkpoints.sqlite"  # LangGraph checkpoints
+REFINED_FILE = "refined.png"  # what the refiner made (kept or not)
+FINAL_FILE = "final.png"  # the final image
+CRASH_FILE = "crash.txt"  # the traceback of an unexpected internal error
+ATTEMPTS_DIR = "attempts"  # attempts/NN/ per round
+
+# an attempt folder, attempts/NN/
+ANSWER_FILE = "answer.md"  # the code writer's raw answer
+CODE_STEM = (
+    "code"  # the program: code.<suffix of its format> (see coco_agent/formats/: each record's code_file)
+)
+ORIGINAL_CODE_FILE = "code.orig.py"  # the model's program, when the repair step changed it
+DRAFT_FILE = "draft.png"  # the sandbox's picture
+OUTPUT_FILE = "output.txt"  # the program's stdout/stderr
+CRITIQUE_FILE = "critique.json"  # the critic's verdict
+ERROR_FILE = "error.txt"  # why the round failed
+ORIGINAL_ERROR_FILE = "error.orig.txt"  # a sandbox error the repair step fixed
+TEXT_BOXES_FILE = "text_boxes.json"  # where the program drew text (the refiner keeps those pixels)
+
+# a batch folder
+BATCH_FILE = "batch.json"  # which prompts file and settings made it
+SUMMARY_JSON = "summary.json"  # a row per prompt and the aggregates
+SUMMARY_CSV = "summary.csv"  # the same rows as CSV
+REPORT_FILE = "report.html"  # `coco report` (also written into a run directory)
+
+RUN_FILES = (
+    RESULT_FILE,
+    SETTINGS_FILE,
+    TRACE_FILE,
+    CHECKPOINT_FILE,
+    REFINED_FILE,
+    FINAL_FILE,
+    CRASH_FILE,
+)
+ATTEMPT_FILES = (
+    ANSWER_FILE,
+    ORIGINAL_CODE_FILE,
+    DRAFT_FILE,
+    OUTPUT_FILE,
+    CRITIQUE_FILE,
+    ERROR_FILE,
+    ORIGINAL_ERROR_FILE,
+    TEXT_BOXES_FILE,
+)
+BATCH_FILES = (BATCH_FILE, SUMMARY_JSON, SUMMARY_CSV, REPORT_FILE)  # no prompt id may take these names
+
+
+def result_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / RESULT_FILE
+
+
+def settings_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / SETTINGS_FILE
+
+
+def attempt_path(run_dir: str | Path, rnd: int) -> Path:
+    """attempts/NN of round ``rnd`` (not created)."""
+    return Path(run_dir) / ATTEMPTS_DIR / f"{rnd:02d}"
+
+
+def attempt_dir(run_dir: str | Path, rnd: int) -> Path:
+    """attempts/NN of round ``rnd``, created if needed (for the nodes that write into it)."""
+    path = attempt_path(run_dir, rnd)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def attempt_dirs(run_dir: str | Path) -> Iterator[tuple[int, Path]]:
+    """The attempt folders that exist, in round order, with their round numbers."""
+    found = []
+    for folder in (Path(run_dir) / ATTEMPTS_DIR).glob("[0-9][0-9]*"):
+        if folder.is_dir() and folder.name.isdigit():
+            found.append((int(folder.name), folder))
+    yield from sorted(found)
+
+
+def code_file(attempt_folder: str | Path) -> Path | None:
+    """The program of an attempt (code.py, code.svg, ...: whatever its format named it), None when none."""
+    for path in sorted(Path(attempt_folder).glob(f"{CODE_STEM}.*")):
+        if path.is_file() and path.suffix and path.stem == CODE_STEM:
+            return path
+    return None
