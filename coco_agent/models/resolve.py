@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 
+from coco_agent.errors import ModelChoiceError
+
 log = logging.getLogger(__name__)
 
 Role = Literal["coder", "critic"]
@@ -28,10 +30,6 @@ _VISION_HINTS = ("llava", "vision", "-vl", "vl:", "qwen2.5vl", "qwen3-vl", "gemm
 
 _CACHE: dict[tuple[str, str | None, float | None], BaseChatModel] = {}
 _LOCK = threading.RLock()
-
-
-class ModelChoiceError(ValueError):
-    """No usable model for a role: none chosen, or the chosen one cannot be built. The message says why."""
 
 
 def resolve_model(
