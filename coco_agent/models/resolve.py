@@ -270,7 +270,9 @@ def _provider_kwargs(provider: str | None, base_url: str | None, timeout: float 
             kwargs["base_url"] = url
             if not os.environ.get("OPENAI_API_KEY"):
                 kwargs["api_key"] = DUMMY_API_KEY
-    elif provider in ("anthropic", "azure_openai", "ollama") and base_url:
+    elif provider == "azure_openai" and base_url:
+        kwargs["azure_endpoint"] = base_url  # (AzureChatOpenAI refuses base_url)
+    elif provider in ("anthropic", "ollama") and base_url:
         kwargs["base_url"] = base_url
     return kwargs
 
