@@ -6,7 +6,8 @@ The library surface, what every front end (the `coco` CLI, `langgraph dev`, your
   content. Settings not given come from the environment (COCO_LLM, COCO_VLM, OPENAI_BASE_URL, ...), then
   ``RunContext``'s defaults (``context_from_env``).
 - ``resume(run_dir)``: continue an interrupted run from its last checkpoint.
-- ``batch(prompts, out, ...)``: every prompt of a file, N at once, exactly once across crashes and reruns.
+- ``generate_batch(prompts, out, ...)``: every prompt of a file, N at once, exactly once across crashes and
+  reruns (not ``batch``: that name is the batch engine's subpackage, ``coco_agent.batch``).
 - ``render(code, format)``: run one drawing program in the sandbox; a ``RenderResult`` (PNG bytes or the error).
 - ``score(image, prompt)``: text accuracy (local-OCR proxy) and CLIP score of any image.
 - ``RunContext``, ``context_from_env``, and the exceptions users catch (``coco_agent.errors``).
@@ -47,7 +48,7 @@ _ERRORS = (
     "BenchDataMissing",
     "ReportError",
 )
-__all__ = ["__version__", "batch", "generate", "render", "resume", "score", *sorted(_LAZY), *_ERRORS]
+__all__ = ["__version__", "generate", "generate_batch", "render", "resume", "score", *sorted(_LAZY), *_ERRORS]
 
 
 def __getattr__(name: str) -> Any:
@@ -108,7 +109,7 @@ def resume(
     return resume_run(run_dir, on_update=on_update)
 
 
-def batch(
+def generate_batch(
     prompts: str | Path,
     out: str | Path,
     ctx: RunContext | None = None,
@@ -123,7 +124,7 @@ def batch(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
-    """Run every prompt of ``prompts`` (.txt, .jsonl or .csv), ``workers`` at once, one run directory each
+    """Generate every prompt of ``prompts`` (.txt, .jsonl or .csv), ``workers`` at once, one run directory each
     under ``out``; rerun the same call to continue after a crash. ``ctx`` / ``settings`` as for ``generate``
     (one context for every prompt). Returns the summary (summary.json); a prompt without an outcome is
     ``pending`` in its ``statuses``. BatchRefused, BatchAborted or PromptsFileError when nothing can run."""

@@ -64,12 +64,12 @@ def test_the_surface_names_what_a_front_end_needs() -> None:
         coco_agent.ModelChoiceError is ModelChoiceError
         and coco_agent.SandboxUnavailable is SandboxUnavailable
     )
-    for name in ("generate", "resume", "batch", "render", "score"):
+    for name in ("generate", "resume", "generate_batch", "render", "score"):
         assert callable(getattr(coco_agent, name)) and getattr(coco_agent, name).__doc__, name
     assert set(coco_agent.__all__) >= {
         "generate",
         "resume",
-        "batch",
+        "generate_batch",
         "render",
         "score",
         "RunContext",
@@ -112,11 +112,13 @@ def test_render_and_score(tmp_path) -> None:
     assert scores["expected_text"] == ["HELLO"] and "reason" in scores["clip"]
 
 
-def test_batch(openai_server, tmp_path) -> None:
+def test_generate_batch(openai_server, tmp_path) -> None:
+    import coco_agent.batch.runner  # noqa: F401  (importing the subpackage must not hide the function)
+
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("bars one\nbars two\n")
     openai_server.respond_with(lambda body: GOOD_BARS)
-    summary = coco_agent.batch(
+    summary = coco_agent.generate_batch(
         prompts,
         tmp_path / "out",
         llm="openai:test-model",
