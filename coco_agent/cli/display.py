@@ -45,7 +45,7 @@ def sandbox_progress(message: str) -> None:
     print_progress(message)
 
 
-def errors() -> Any:
+def stderr_console() -> Any:
     """The stderr console (markup for coco's own words, escaped text for the rest)."""
     return safe_console(stderr=True)
 
@@ -96,7 +96,7 @@ def render_report(report: dict[str, Any], code: ExitCode, as_json: bool) -> Exit
     if as_json:
         print(json_text(report))
         return code
-    err = errors()
+    err = stderr_console()
     if code == ExitCode.OK:
         err.print(
             f"[green]rendered[/green] {markup_text(report['output'])} ({report['width']}x{report['height']}, "
@@ -117,11 +117,11 @@ def render_report(report: dict[str, Any], code: ExitCode, as_json: bool) -> Exit
 
 def sandbox_error(what: str, exc: object) -> None:
     """``WHAT: reason`` in red on stderr (the reason as data)."""
-    errors().print(f"[red]{what}[/red] {markup_text(exc)}", highlight=False)
+    stderr_console().print(f"[red]{what}[/red] {markup_text(exc)}", highlight=False)
 
 
 def sandbox_ready(tag: str, seconds: float) -> None:
-    errors().print(f"[green]ready[/green] {tag} ({seconds:.1f} s)")
+    stderr_console().print(f"[green]ready[/green] {tag} ({seconds:.1f} s)")
 
 
 def sandbox_status(status: dict[str, Any]) -> None:

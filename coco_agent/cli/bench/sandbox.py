@@ -52,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
     if str(corpus) == bench.TYPICAL:
         corpus = bench.typical_corpus(Path(tempfile.mkdtemp(prefix="coco-typical-")))
     if not corpus.is_dir():
-        display.errors().print(
+        display.stderr_console().print(
             f"[red]no corpus at {markup_text(corpus)}[/red]: pass --corpus DIR", highlight=False
         )
         return ExitCode.USAGE
     files = bench.corpus_files(corpus, args.limit)
     paths = tuple(p for p in args.paths.split(",") if p in bench.PATHS)
     if not paths:
-        display.errors().print(
+        display.stderr_console().print(
             f"[red]no known path in {markup_text(repr(args.paths))}[/red]: choose from {','.join(bench.PATHS)}",
             highlight=False,
         )
