@@ -16,7 +16,10 @@ class RunContext:
 
     `llm` / `vlm` are ``"provider:model"`` strings (``openai:gpt-4.1-mini``, ``anthropic:...``, ``ollama:...``,
     ``hf:<hub id or dir>``), or already-built LangChain chat models (tests, embedding apps). ``vlm="none"``
-    skips the critic: the deterministic checks decide alone. Empty means: COCO_LLM / COCO_VLM, then auto-detect.
+    skips the critic: the deterministic checks decide alone. Empty means auto-detect.
+    ``coco_agent.environment.context_from_env`` builds one from the environment (COCO_LLM, COCO_VLM,
+    OPENAI_BASE_URL, ...) and a front end's settings, with the default critic rule; the CLI, `langgraph dev`
+    and ``coco_agent.generate`` all do. Made by hand, a context is taken as it is.
 
     Refinement: `refine_strength` None lets the prompt kind decide (refiners/policy.py), 0 keeps the draft.
     With `refine_guard`, the refined image is kept only when text accuracy does not drop and the CLIP score
@@ -31,7 +34,7 @@ class RunContext:
     refiner: str = "none"
     max_rounds: int = 4
     format: FormatName = formats.DEFAULT
-    sandbox: Literal["auto", "docker", "process", "bubblewrap"] = "auto"
+    sandbox: Literal["auto", "docker", "bubblewrap", "process"] = "auto"  # sandbox/backends.py KINDS
     timeout_s: float = 30.0
     memory_mb: int = 1024
     model_timeout_s: float = 180.0

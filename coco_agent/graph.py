@@ -44,9 +44,13 @@ def after_critique(state: dict[str, Any]) -> Literal["write_code", "refine", "fi
     return state["route"]
 
 
-def build_graph() -> StateGraph:
-    """The uncompiled graph. Compile with your own checkpointer: ``build_graph().compile(checkpointer=...)``."""
-    builder = StateGraph(AgentState, context_schema=RunContext, input_schema=AgentInput)
+def build_graph(context_schema: type[RunContext] = RunContext) -> StateGraph:
+    """The uncompiled graph. Compile with your own checkpointer: ``build_graph().compile(checkpointer=...)``.
+
+    ``context_schema`` is what a context given as a dict becomes: ``RunContext`` as it is, or a subclass such
+    as ``coco_agent.environment.EnvContext`` (fills what is left out from the environment; `langgraph dev`).
+    """
+    builder = StateGraph(AgentState, context_schema=context_schema, input_schema=AgentInput)
     builder.add_node("prepare", prepare)
     builder.add_node("write_code", write_code)
     builder.add_node("repair", repair)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from coco_agent.context import RunContext
+from coco_agent.errors import RunDirError
 from coco_agent.graph import build_graph
 from coco_agent.models.calls import run_scope
 from coco_agent.rundir import CHECKPOINT_FILE, CRASH_FILE, RESULT_FILE, SETTINGS_FILE
@@ -27,10 +28,6 @@ from coco_agent.settings import context_from_settings, settings_of
 from coco_agent.trace import append_trace
 
 OnUpdate = Callable[[str, dict[str, Any]], None]
-
-
-class RunDirError(Exception):
-    """The run directory cannot be used as asked (exists already, or is not a run)."""
 
 
 def start_run(

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coco_agent import __version__
 from coco_agent.rundir import (  # re-exported: older imports name them here
     CHECKPOINT_FILE,
     FINAL_FILE,
@@ -20,6 +19,7 @@ from coco_agent.rundir import (  # re-exported: older imports name them here
     attempt_dir,
 )
 from coco_agent.safe_text import json_text
+from coco_agent.version import __version__
 
 __all__ = [
     "CHECKPOINT_FILE",

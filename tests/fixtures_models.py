@@ -124,11 +124,14 @@ class FakeOpenAIServer:
     ``(status, body)`` or ``(status, body, headers)`` for an HTTP error or raw answer (``{"Retry-After": "1"}``);
     ``Slow(seconds, reply)``; or a callable taking the
     request JSON and returning any of these. When the script is empty, the ``respond_with`` callable answers;
-    without one the server answers HTTP 500. Streaming requests get SSE chunks.
+    without one the server answers HTTP 500. Streaming requests get SSE chunks. A POST to any other path (another
+    provider's API: Anthropic's /messages, Ollama's /api/chat) is answered 404 after ``unrouted_delay_s``
+    seconds, so any client's timeout can be exercised.
     """
 
     base_url: str = ""
     models: list[str] = field(default_factory=lambda: ["test-model"])
+    unrouted_delay_s: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     _queue: list[Any] = field(default_factory=list)
     _responder: Callable[[dict[str, Any]], Any] | None = None
@@ -261,7 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = {"_raw": raw.decode(errors="replace")}
         self._record(body)
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        if not self.path.split("?")[0].rstrip("/").endswith("/chat/completions"):
+            time.sleep(self.fake.unrouted_delay_s)
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
         reply = self.fake.next_reply(body)

@@ -68,12 +68,12 @@ def test_written_files_get_the_usual_mode(tmp_path):
     import os
     import stat
 
-    from coco_agent.cli_sandbox import _write_atomic
+    from coco_agent.cli.render import write_atomic
     from coco_agent.runs import write_json
 
     umask = os.umask(0o022)
     try:
-        _write_atomic(tmp_path / "draft.png", b"x")
+        write_atomic(tmp_path / "draft.png", b"x")
         write_json(tmp_path / "result.json", {"a": 1})
     finally:
         os.umask(umask)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
+from programs import ACCEPT, GOOD_BARS
 
 pytestmark = pytest.mark.slow
 
@@ -30,14 +31,26 @@ def _call(url: str, body: dict | None = None, timeout: float = 30) -> object:
         return json.loads(response.read())
 
 
-def test_langgraph_dev_serves_and_runs_the_graph(tmp_path):
+def _critic_models(server) -> list[str]:
+    return [
+        body["model"]
+        for body in server.chat_requests
+        if any(isinstance(m.get("content"), list) for m in body.get("messages", []))
+    ]
+
+
+def test_langgraph_dev_serves_and_runs_the_graph(tmp_path, openai_server):
+    """The served graph runs, and in the same environment picks the models `coco generate` picks: COCO_LLM
+    names the coder and, with no critic named, the critic too (not the server's first model, auto-detected)."""
     port = _free_port()
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("OPENAI", "ANTHROPIC", "LANGSMITH", "LANGCHAIN"))
+        if not k.startswith(("OPENAI", "ANTHROPIC", "LANGSMITH", "LANGCHAIN", "COCO_"))
     }
     env |= {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false", "NO_COLOR": "1"}
+    openai_server.models = ["first-model"]
+    env |= {"COCO_LLM": "openai:test-model", "OPENAI_BASE_URL": openai_server.base_url}
     cli = Path(sys.executable).with_name("langgraph")
     cmd = [str(cli), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
     log = (tmp_path / "server.log").open("w")
@@ -70,6 +83,22 @@ def test_langgraph_dev_serves_and_runs_the_graph(tmp_path):
         )
         assert state["status"] == "failed" and "empty" in state["error"]
         assert json.loads((run_dir / "result.json").read_text())["status"] == "failed"
+
+        openai_server.script(GOOD_BARS, ACCEPT)
+        served_dir = tmp_path / "served-bars"
+        state = _call(
+            f"{base}/runs/wait",
+            {
+                "assistant_id": "coco",
+                "input": {"prompt": "bars", "run_dir": str(served_dir)},
+                "context": {"sandbox": "process"},
+            },
+            timeout=120,
+        )
+        assert state["status"] == "accepted", state.get("error")
+        served = json.loads((served_dir / "result.json").read_text())
+        served_critics = _critic_models(openai_server)
+        assert served_critics == ["test-model"]
     finally:
         server.terminate()
         try:
@@ -77,3 +106,29 @@ def test_langgraph_dev_serves_and_runs_the_graph(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+    openai_server.requests.clear()
+    openai_server.script(GOOD_BARS, ACCEPT)
+    cli_dir = tmp_path / "cli-bars"
+    cli = [
+        sys.executable,
+        "-m",
+        "coco_agent.cli",
+        "generate",
+        "bars",
+        "-o",
+        str(cli_dir),
+        "--sandbox",
+        "process",
+    ]
+    proc = subprocess.run([*cli, "--json"], env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _critic_models(openai_server) == served_critics
+    assert (
+        json.loads(proc.stdout)["models"]
+        == served["models"]
+        == {
+            "coder": "openai:test-model",
+            "critic": "openai:test-model",
+        }
+    )

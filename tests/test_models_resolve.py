@@ -62,12 +62,17 @@ def test_nothing_chosen_lists_every_way(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_env_var_per_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COCO_LLM / COCO_VLM reach the resolver through the run's context (coco_agent.environment)."""
+    from coco_agent.environment import context_from_env
+
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("COCO_LLM", "openai:coder-model")
     monkeypatch.setenv("COCO_VLM", "none")
-    assert describe_model(resolve_model(None, "coder")) == "openai:coder-model"
-    assert resolve_model(None, "critic") is None
-    assert describe_model(resolve_model("openai:explicit", "coder")) == "openai:explicit"  # flag beats env
+    ctx = context_from_env()
+    assert describe_model(resolve_model(ctx.llm, "coder")) == "openai:coder-model"
+    assert resolve_model(ctx.vlm, "critic") is None
+    explicit = context_from_env({"llm": "openai:explicit"})
+    assert describe_model(resolve_model(explicit.llm, "coder")) == "openai:explicit"  # flag beats env
 
 
 def test_auto_detect_order(monkeypatch: pytest.MonkeyPatch) -> None:

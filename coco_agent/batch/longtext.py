@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from coco_agent.batch.prompts_file import PromptItem, iter_prompts
+from coco_agent.errors import BenchDataMissing
 from coco_agent.rundir import result_path
 from coco_agent.runs import read_json, write_json
 from coco_agent.scoring import PROXY_NOTE, TextScore, aggregate, score_text
@@ -42,10 +43,6 @@ FIGURES = ("first", "draft", "best", "final")  # bench figures, in the order the
 FIGURE_KEYS = {"first": "first_draft_text_score", "best": "best_draft_text_score", **SCORE_KEYS}
 TEXT_KEYS = ("score", "matched", "total", "mode", "raw_score", "missing", "engine", "ocr_text")
 MAX_OCR_TEXT = 1000
-
-
-class BenchDataMissing(FileNotFoundError):
-    """The LongText-Bench files are not where they should be; the message names the expected path."""
 
 
 def repo_root() -> Path:

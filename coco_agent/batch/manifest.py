@@ -13,18 +13,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from coco_agent import __version__
 from coco_agent.context import RunContext
+from coco_agent.errors import BatchRefused
 from coco_agent.rundir import BATCH_FILE
 from coco_agent.runs import now, read_json, write_json
 from coco_agent.settings import settings_of
+from coco_agent.version import __version__
 
 # Every run setting must match, except these (not about the result, or duplicates of llm / vlm).
 IGNORED_KEYS = frozenset({"runs_dir", "coder", "critic"})
-
-
-class BatchRefused(Exception):
-    """OUT cannot be used for this batch; the message says why and what to do."""
 
 
 def run_settings(ctx: RunContext) -> dict[str, Any]:

@@ -22,16 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coco_agent.errors import PromptsFileError
 from coco_agent.rundir import BATCH_FILES
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 RESERVED_IDS = set(BATCH_FILES)
 ID_KEYS = ("id", "prompt_id")
-
-
-class PromptsFileError(ValueError):
-    """The prompts file cannot be used; the message names the line."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from coco_agent.batch.manifest import open_batch, same_run_settings
 from coco_agent.batch.prompts_file import PromptItem, iter_prompts
 from coco_agent.batch.summary import write_summary
 from coco_agent.context import RunContext
+from coco_agent.errors import BatchAborted, RunConflict
 from coco_agent.models.calls import CallPolicy
 from coco_agent.rundir import result_path, settings_path
 from coco_agent.runner import aresume_run, astart_run
@@ -45,14 +46,6 @@ RAN: frozenset[str] = frozenset({"started", "resumed", "restarted"})  # a run we
 OnEvent = Callable[[dict[str, Any]], None]
 OnResult = Callable[[PromptItem, Path, dict[str, Any]], dict[str, Any] | None]
 WarmUp = Callable[[], Awaitable[None]]
-
-
-class BatchAborted(Exception):
-    """Nothing can run (no sandbox, no model, no refiner): the whole batch stops with this message."""
-
-
-class RunConflict(Exception):
-    """OUT/<id> holds a run of another prompt or other settings (only --force may redo it)."""
 
 
 @dataclass

@@ -30,7 +30,8 @@ class HFChatModel(BaseChatModel):
 
     Weights load once, when the object is created, from a local directory or the Hugging Face cache
     (never downloaded). Runs on CUDA when available (bf16/fp16), else on CPU (fp32). Generation is
-    greedy unless `temperature` > 0.
+    greedy unless `temperature` > 0. A generation that runs past `timeout_s` seconds is stopped there
+    (transformers' ``max_time``) and raises TimeoutError, as a remote model's timeout does.
     """
 
     model_id: str
@@ -40,6 +41,8 @@ class HFChatModel(BaseChatModel):
     top_p: float = 1.0
     device: str | None = None
     """"cuda", "cpu", ...; None picks CUDA when available."""
+    timeout_s: float | None = None
+    """Seconds one generation may take (`--model-timeout`); None: no limit."""
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -144,6 +147,8 @@ class HFChatModel(BaseChatModel):
         return self._run(inputs, processor, **kwargs)
 
     def _run(self, inputs: Any, decoder: Any, **kwargs: Any) -> str:
+        import time
+
         import torch
 
         model = self._model
@@ -159,8 +164,13 @@ class HFChatModel(BaseChatModel):
         tokenizer = getattr(decoder, "tokenizer", decoder)
         if getattr(tokenizer, "pad_token_id", None) is None and tokenizer.eos_token_id is not None:
             options["pad_token_id"] = tokenizer.eos_token_id
+        if self.timeout_s is not None:
+            options["max_time"] = float(self.timeout_s)
+        started = time.monotonic()
         with torch.inference_mode():
             output = model.generate(**inputs, **options)
+        if self.timeout_s is not None and time.monotonic() - started > self.timeout_s:
+            raise TimeoutError(f"hf:{self.model_id}: generation timed out after {self.timeout_s:g} s")
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return decoder.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
 

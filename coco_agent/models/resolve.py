@@ -1,7 +1,14 @@
-"""Turn a model string ("provider:model", "hf:PATH", "none") into a LangChain chat model, once per process."""
+"""Turn a model string ("provider:model", "hf:PATH", "none") into a LangChain chat model, once per process.
+
+Which string a role gets (a flag, COCO_LLM / COCO_VLM, the coder as the critic) is decided before this, in
+``coco_agent/environment.py``; an empty one is auto-detected here (``detect_model``). The per-call timeout reaches
+every provider whose chat model has a timeout setting (``timeout_kwargs``); ``ignores_timeout`` names those
+that have none.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -12,10 +19,14 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 
+from coco_agent.errors import ModelChoiceError
+
 log = logging.getLogger(__name__)
 
 Role = Literal["coder", "critic"]
 
+# The environment variables and flags that name each role's model, as the error messages name them (the
+# variables are read by coco_agent/environment.py, not here).
 ENV_VARS: dict[str, str] = {"coder": "COCO_LLM", "critic": "COCO_VLM"}
 FLAGS: dict[str, str] = {"coder": "--llm", "critic": "--vlm"}
 DEFAULT_OPENAI = "openai:gpt-4.1-mini"
@@ -23,15 +34,13 @@ DEFAULT_ANTHROPIC = "anthropic:claude-sonnet-5"
 OLLAMA_HOST = "127.0.0.1:11434"
 DEFAULT_TIMEOUT = 180.0
 MAX_RETRIES = 2
+# Names chat model classes give their per-request timeout (a field or its alias), in the order tried.
+TIMEOUT_FIELDS = ("timeout", "request_timeout", "default_request_timeout", "timeout_s", "timeout_seconds")
 DUMMY_API_KEY = "not-needed"
 _VISION_HINTS = ("llava", "vision", "-vl", "vl:", "qwen2.5vl", "qwen3-vl", "gemma3", "minicpm-v", "moondream")
 
 _CACHE: dict[tuple[str, str | None, float | None], BaseChatModel] = {}
 _LOCK = threading.RLock()
-
-
-class ModelChoiceError(ValueError):
-    """No usable model for a role: none chosen, or the chosen one cannot be built. The message says why."""
 
 
 def resolve_model(
@@ -44,16 +53,18 @@ def resolve_model(
     """Return the chat model for `role` ("coder" or "critic"); None when the critic is switched off.
 
     `spec` is a model instance (returned as is), "none" (critic only), "provider:model" (langchain's
-    init_chat_model), "hf:<hub id or dir>" (in-process transformers), or None/"" to fall back on COCO_LLM /
-    COCO_VLM and then auto-detection. `base_url` points the openai provider at any OpenAI-compatible
-    server. Models are cached per (spec, base_url, timeout), whatever the role.
+    init_chat_model), "hf:<hub id or dir>" (in-process transformers), or None/"" to auto-detect one
+    (``detect_model``; COCO_LLM / COCO_VLM are read before, into the run's context, by
+    ``coco_agent.environment.context_from_env``). `base_url` points the openai provider at any
+    OpenAI-compatible server. `timeout` (seconds per call) goes to the provider's own timeout setting.
+    Models are cached per (spec, base_url, timeout), whatever the role.
     """
     if isinstance(spec, BaseChatModel):
         return spec
     if role not in ENV_VARS:
         raise ValueError(f"unknown role {role!r}; expected 'coder' or 'critic'")
     base_url = base_url or None
-    text = (spec or "").strip() or os.environ.get(ENV_VARS[role], "").strip()
+    text = (spec or "").strip()
     if not text:
         text = detect_model(role, base_url=base_url)
         log.info("auto-detected %s model: %s", role, text)
@@ -135,9 +146,57 @@ def choice_help(role: Role) -> str:
     return "\n".join(lines)
 
 
+def ignores_timeout(spec: Any, *, base_url: str | None = None) -> str | None:
+    """The provider of `spec` when its chat model has no timeout setting, so a per-call timeout cannot reach
+    it; None when it has one, or when `spec` is a model instance, "none", empty or names no provider whose
+    class can be looked at here (building it then fails with its own message)."""
+    if not isinstance(spec, str) or not spec.strip() or spec.strip().lower() == "none":
+        return None
+    spec = spec.strip()
+    if spec.startswith("hf:"):
+        return None  # HFChatModel.timeout_s
+    provider, _ = _split(spec, base_url)
+    cls = _chat_model_class(provider)
+    if cls is None or timeout_kwargs(cls, 1.0):
+        return None
+    return provider
+
+
+def timeout_kwargs(cls: type, seconds: float) -> dict[str, Any]:
+    """The keyword arguments that give chat model class `cls` a per-request timeout of `seconds`: its timeout
+    field (by alias when it has one: ChatOpenAI's request_timeout is `timeout`, ChatAnthropic's
+    default_request_timeout is `timeout`), else the HTTP client's (ChatOllama's `client_kwargs`); {} when
+    it has neither."""
+    model_fields = getattr(cls, "model_fields", None) or {}
+    for wanted in TIMEOUT_FIELDS:
+        for name, info in model_fields.items():
+            alias = getattr(info, "alias", None)
+            if wanted in (name, alias):
+                return {alias or name: seconds}
+    if "client_kwargs" in model_fields:
+        return {"client_kwargs": {"timeout": seconds}}
+    return {}
+
+
+def _chat_model_class(provider: str | None) -> type | None:
+    """The chat model class init_chat_model would build for `provider`; None when it cannot be imported."""
+    try:
+        from langchain.chat_models.base import _BUILTIN_PROVIDERS
+    except ImportError:
+        return None
+    entry = _BUILTIN_PROVIDERS.get(provider or "")
+    if entry is None:
+        return None
+    module_name, class_name = entry[0], entry[1]
+    try:
+        return getattr(importlib.import_module(module_name), class_name, None)
+    except Exception:  # the integration package is missing (or broken): init_chat_model will say so
+        return None
+
+
 def _build(spec: str, *, base_url: str | None, timeout: float | None) -> BaseChatModel:
     if spec.startswith("hf:"):
-        return _build_hf(spec.removeprefix("hf:").strip())
+        return _build_hf(spec.removeprefix("hf:").strip(), timeout)
     provider, model = _split(spec, base_url)
     kwargs = _provider_kwargs(provider, base_url, timeout)
     try:
@@ -153,7 +212,7 @@ def _build(spec: str, *, base_url: str | None, timeout: float | None) -> BaseCha
         raise ModelChoiceError(f"cannot create '{spec}': {error}{hint}") from error
 
 
-def _build_hf(target: str) -> BaseChatModel:
+def _build_hf(target: str, timeout: float | None = None) -> BaseChatModel:
     if not target:
         raise ModelChoiceError("hf: needs a hub id or a local directory, e.g. hf:Qwen/Qwen2.5-VL-3B-Instruct")
     try:
@@ -163,7 +222,7 @@ def _build_hf(target: str) -> BaseChatModel:
             f"hf:{target} needs torch and transformers: pip install 'coco-agent[local]' ({error})"
         ) from error
     try:
-        return HFChatModel(model_id=target)
+        return HFChatModel(model_id=target, timeout_s=timeout if timeout is not None else DEFAULT_TIMEOUT)
     except FileNotFoundError as error:
         raise ModelChoiceError(str(error)) from error
     except ImportError as error:
@@ -173,13 +232,19 @@ def _build_hf(target: str) -> BaseChatModel:
 
 
 def _split(spec: str, base_url: str | None) -> tuple[str | None, str]:
-    """ "provider:model" -> (provider, model); a bare name goes to openai when a base URL is set."""
+    """ "provider:model" -> (provider, model); a bare name goes to openai when a base URL is set, else to the
+    provider langchain infers from it (gpt-* openai, claude-* anthropic, ...)."""
     head, sep, tail = spec.partition(":")
     if sep and head in _known_providers():
         return head, tail
     if base_url or os.environ.get("OPENAI_BASE_URL"):
         return "openai", spec
-    return None, spec  # init_chat_model infers gpt-*, claude-* ... or explains what it needs
+    try:
+        from langchain.chat_models.base import _attempt_infer_model_provider
+
+        return _attempt_infer_model_provider(spec), spec
+    except ImportError:
+        return None, spec  # init_chat_model infers it or explains what it needs
 
 
 def _known_providers() -> set[str]:
@@ -192,26 +257,24 @@ def _known_providers() -> set[str]:
 
 
 def _provider_kwargs(provider: str | None, base_url: str | None, timeout: float | None) -> dict[str, Any]:
+    """init_chat_model's keyword arguments: the timeout in whatever form the provider's class takes it (every
+    provider that has one), quick SDK retries, and the server URL for openai, anthropic, azure and ollama."""
     seconds = timeout if timeout is not None else DEFAULT_TIMEOUT
+    cls = _chat_model_class(provider)
+    kwargs: dict[str, Any] = timeout_kwargs(cls, seconds) if cls is not None else {}
+    if provider in ("openai", "anthropic", "azure_openai"):
+        kwargs["max_retries"] = MAX_RETRIES
     if provider == "openai":
-        kwargs: dict[str, Any] = {"timeout": seconds, "max_retries": MAX_RETRIES}
         url = base_url or os.environ.get("OPENAI_BASE_URL")
         if url:
             kwargs["base_url"] = url
             if not os.environ.get("OPENAI_API_KEY"):
                 kwargs["api_key"] = DUMMY_API_KEY
-        return kwargs
-    if provider in ("anthropic", "azure_openai"):
-        kwargs = {"timeout": seconds, "max_retries": MAX_RETRIES}
-        if base_url:
-            kwargs["base_url"] = base_url
-        return kwargs
-    if provider == "ollama":
-        kwargs = {"client_kwargs": {"timeout": seconds}}
-        if base_url:
-            kwargs["base_url"] = base_url
-        return kwargs
-    return {}
+    elif provider == "azure_openai" and base_url:
+        kwargs["azure_endpoint"] = base_url  # (AzureChatOpenAI refuses base_url)
+    elif provider in ("anthropic", "ollama") and base_url:
+        kwargs["base_url"] = base_url
+    return kwargs
 
 
 def _server_models(base_url: str) -> list[str]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-class WeightsNotFoundError(FileNotFoundError):
-    """The named weights are neither a local directory nor in the Hugging Face cache."""
+from coco_agent.errors import WeightsNotFoundError
 
 
 def locate_weights(name: str, *, what: str = "model") -> Path:

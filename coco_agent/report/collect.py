@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coco_agent.errors import ReportError
 from coco_agent.rundir import (
     BATCH_FILE,
     CRITIQUE_FILE,
@@ -25,10 +26,6 @@ from coco_agent.trace import read_trace
 
 CODE_LIMIT = 200_000  # characters of a program shown
 TEXT_LIMIT = 20_000  # characters of an error or answer shown
-
-
-class ReportError(Exception):
-    """The target is not a batch folder or a run directory."""
 
 
 @dataclass

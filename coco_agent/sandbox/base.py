@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, get_args
 
+from coco_agent.errors import SandboxUnavailable as SandboxUnavailable  # raised by the sandboxes
 from coco_agent.formats import FormatName
 from coco_agent.sandbox.protocol import MAX_TEXT_BOXES  # a longer list from a worker counts as unknown
 
@@ -157,7 +158,3 @@ class Sandbox(Protocol):
     def render(self, code: str, fmt: Format, limits: SandboxLimits | None = None) -> RenderResult: ...
 
     def close(self) -> None: ...
-
-
-class SandboxUnavailable(RuntimeError):
-    """The requested sandbox cannot run here; the message names the cause and the fix."""

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from coco_agent.errors import ImageRejected
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Chunks a PNG may hold before it is refused. Each costs Pillow 1.5-3.5 us and the walk about 1 us: 100k empty
@@ -48,10 +50,6 @@ ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (
 # the size level 6 gives (level 6: 0.43 s; plain level 1: twice the bytes), 32 MB of noise, the worst a draft
 # under the default byte cap can be, 0.8 s (level 6: 1.35 s).
 COMPRESS = {"compress_level": 1, "compress_type": zlib.Z_RLE}
-
-
-class ImageRejected(ValueError):
-    """The bytes are not an acceptable PNG (wrong format, too large, corrupt)."""
 
 
 def png_size(data: bytes) -> tuple[int, int]:

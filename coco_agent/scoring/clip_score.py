@@ -19,6 +19,8 @@ from typing import Any
 
 from PIL import Image
 
+from coco_agent.errors import ClipUnavailable
+
 AUTO_CANDIDATES = {  # spec -> the hub repo holding its weights (checked in the cache before importing torch)
     "ViT-B-32:laion2b_s34b_b79k": "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
     "ViT-B-32:openai": "timm/vit_base_patch32_clip_224.openai",
@@ -27,10 +29,6 @@ AUTO_CANDIDATES = {  # spec -> the hub repo holding its weights (checked in the 
     "ViT-H-14:laion2b_s32b_b79k": "laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
 }
 _FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-
-
-class ClipUnavailable(RuntimeError):
-    """No usable CLIP model here; the message says why and how to get one."""
 
 
 @dataclass

@@ -7,11 +7,11 @@ from typing import Protocol
 
 from PIL import Image
 
+from coco_agent.errors import OcrUnavailable
+
+__all__ = ["OcrEngine", "OcrLine", "OcrResult", "OcrUnavailable", "Quad"]
+
 Quad = list[list[float]]  # four (x, y) corners, clockwise from top-left
-
-
-class OcrUnavailable(RuntimeError):
-    """No OCR engine can run here; the message says what to install."""
 
 
 @dataclass

@@ -1,0 +1,27 @@
+"""The exit codes of every `coco` command, one enum (README: "Exit codes")."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a `coco` command's exit status means, whatever the command."""
+
+    OK = 0
+    """Done: a run accepted, a batch with an outcome for every prompt, a PNG written, the sandbox ready."""
+    FAILED = 1
+    """It ran and did not succeed: a run failed, a batch left prompts pending, a render failed, the sandbox
+    image is missing or could not be built."""
+    USAGE = 2
+    """Nothing ran as asked: bad flags or input, no model chosen, a run directory or batch folder that cannot
+    be used, a sandbox, OCR engine or benchmark data that is not available (argparse's own errors are 2 too)."""
+    MAX_ROUNDS = 3
+    """A final image exists, but the critic never accepted a draft (`generate`, `resume`)."""
+    INTERRUPTED = 130
+    """Ctrl-C (128 + SIGINT); finished work is kept: `coco resume RUN_DIR`, or rerun the same batch."""
+
+
+def for_status(status: str | None) -> ExitCode:
+    """The exit code of a finished run's status (result.json): accepted, max_rounds, anything else failed."""
+    return {"accepted": ExitCode.OK, "max_rounds": ExitCode.MAX_ROUNDS}.get(status or "", ExitCode.FAILED)
