@@ -157,20 +157,21 @@ def render(
     memory_mb: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RenderResult:
-    """Run one drawing program (matplotlib or PIL Python, or SVG; ``auto`` guesses) in the sandbox ``sandbox``
+    """Run one drawing program (any format of the registry, coco_agent/formats; ``auto`` guesses) in the sandbox ``sandbox``
     (auto, docker, bubblewrap, process) and return its ``RenderResult``: ``ok``, ``png`` (bytes, checked on
     the host), ``status`` (ok, error, timeout, oom, no_image, rejected), ``error``, ``seconds``, ``sandbox``.
     Limits default to ``RunContext``'s. SandboxUnavailable when the sandbox asked for cannot run here;
     ``progress`` gets its start-up messages (plain text; default: shown on stderr)."""
     from coco_agent.context import RunContext
-    from coco_agent.sandbox import get_sandbox, guess_format
+    from coco_agent import formats
+    from coco_agent.sandbox import get_sandbox
 
     defaults = RunContext()
     limits = RunContext(
         timeout_s=defaults.timeout_s if timeout_s is None else timeout_s,
         memory_mb=defaults.memory_mb if memory_mb is None else memory_mb,
     ).limits()
-    fmt = guess_format(code) if format == "auto" else format
+    fmt = formats.guess(code) if format == "auto" else formats.get(format).name
     return get_sandbox(sandbox, progress=progress).render(code, fmt, limits)
 
 
