@@ -162,8 +162,8 @@ def render(
     the host), ``status`` (ok, error, timeout, oom, no_image, rejected), ``error``, ``seconds``, ``sandbox``.
     Limits default to ``RunContext``'s. SandboxUnavailable when the sandbox asked for cannot run here;
     ``progress`` gets its start-up messages (plain text; default: shown on stderr)."""
-    from coco_agent.context import RunContext
     from coco_agent import formats
+    from coco_agent.context import RunContext
     from coco_agent.sandbox import get_sandbox
 
     defaults = RunContext()
