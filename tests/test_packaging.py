@@ -102,6 +102,7 @@ def test_the_installed_package_is_the_wheels(installed, tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        env=clean_env(),
     )
     assert where.returncode == 0, where.stderr
     assert where.stdout.strip().startswith(str(installed.parent)) and "_data" in where.stdout
