@@ -83,8 +83,13 @@ def installed(tmp_path_factory) -> Path:
     return venv / "bin"
 
 
+def clean_env() -> dict[str, str]:
+    """The environment without what would point Python or coco elsewhere (PYTHONPATH, COCO_*, OPENAI_*)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COCO_", "OPENAI_"))}
+
+
 def run(bin_dir: Path, args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "COCO_", "OPENAI_"))}
+    env = clean_env()
     return subprocess.run(
         [str(bin_dir / "coco"), *args],
         cwd=cwd,
