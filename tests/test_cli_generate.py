@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_env import closed_port
 from fixtures_models import Slow
 from programs import ACCEPT, GOOD_BARS, GOOD_BARS_V2, PROSE, reject
 
@@ -127,17 +128,9 @@ def test_existing_run_dir_is_refused(openai_server, tmp_path):
     assert proc.returncode == 2 and "coco resume" in proc.stderr
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_no_model_named_lists_the_ways_to_choose(tmp_path):
     """A usage error before anything runs (exit 2), with every way to choose, in full."""
-    no_ollama = f"127.0.0.1:{_closed_port()}"
+    no_ollama = f"127.0.0.1:{closed_port()}"
     proc = coco("generate", PROMPT, "-o", str(tmp_path / "r"), "--json", OLLAMA_HOST=no_ollama)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     for way in ("--llm", "COCO_LLM", "OPENAI_API_KEY", "Ollama", "--base-url", "hf:"):

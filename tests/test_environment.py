@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import socket
 from dataclasses import asdict
 
 import pytest
@@ -18,26 +17,12 @@ import coco_agent
 from coco_agent.cli import build_parser, main
 from coco_agent.cli.options import context_from_args
 from coco_agent.context import RunContext
-from coco_agent.environment import ENV_VARS, EnvContext, context_from_env, settle_models
-from coco_agent.models import clear_model_cache
+from coco_agent.environment import EnvContext, context_from_env, settle_models
 
 PROMPT = "A bar chart titled 'Quarterly Sales 2025' comparing Q1-Q4 sales: 100, 120, 150, 140"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", *ENV_VARS.values()):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{_closed_port()}")  # no Ollama, whatever runs here
-    clear_model_cache()
-    yield
-    clear_model_cache()
+pytestmark = pytest.mark.usefixtures("no_model_env")
 
 
 def served_graph():

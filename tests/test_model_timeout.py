@@ -7,7 +7,6 @@ must fail with a timeout well before the answer would come.
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import pytest
@@ -16,27 +15,14 @@ from langchain_core.messages import HumanMessage
 from programs import ACCEPT, GOOD_BARS
 
 from coco_agent.cli import main
-from coco_agent.models import clear_model_cache, resolve_model
+from coco_agent.models import resolve_model
 from coco_agent.models.resolve import ignores_timeout, timeout_kwargs
 
 DELAY = 8.0  # seconds the server waits before answering
 TIMEOUT = 0.3  # seconds the client may wait
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("COCO_LLM", "COCO_VLM", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{_closed_port()}")
-    clear_model_cache()
-    yield
-    clear_model_cache()
+pytestmark = pytest.mark.usefixtures("no_model_env")
 
 
 @pytest.mark.parametrize("provider", ["openai", "azure_openai", "anthropic", "ollama"])

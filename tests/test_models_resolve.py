@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 
 import pytest
 from fixtures_models import ScriptedChatModel, Slow
 from langchain_core.messages import HumanMessage, SystemMessage
 from PIL import Image
 
-from coco_agent.models import ModelChoiceError, clear_model_cache, describe_model, resolve_model
+from coco_agent.models import ModelChoiceError, describe_model, resolve_model
 from coco_agent.models.resolve import DEFAULT_ANTHROPIC, DEFAULT_OPENAI
 
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("COCO_LLM", "COCO_VLM", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{_closed_port()}")  # no Ollama, whatever runs here
-    clear_model_cache()
+pytestmark = pytest.mark.usefixtures("no_model_env")
 
 
 def _png_data_url(color: str = "red") -> str:
