@@ -34,3 +34,26 @@ def reject(*problems: str) -> str:
 
 
 SMALL_BARS = GOOD_BARS.replace("figsize=(6, 4), dpi=100", "figsize=(1.5, 1.5), dpi=64")
+
+
+def forge_result(header: dict, payload_expr: str = "b''", prelude: str = "") -> str:
+    """A program that writes ``header`` plus the bytes ``payload_expr`` evaluates to as its own result frame on
+    the worker's result pipe (every write-only FIFO it holds), then exits: what a job that forges its own
+    answer does. ``prelude`` is source run first (e.g. the module that builds the payload)."""
+    return (
+        prelude
+        + f"""
+import fcntl, json, os, stat, struct
+payload = {payload_expr}
+head = json.dumps(dict({header!r}, type="result", payload_len=len(payload))).encode()
+frame = struct.pack(">I", len(head)) + head + payload
+for fd in range(3, 256):
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        continue
+    if stat.S_ISFIFO(mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+        os.write(fd, frame)
+os._exit(0)
+"""
+    )

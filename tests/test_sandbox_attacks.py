@@ -31,6 +31,7 @@ from dataclasses import replace
 
 import pytest
 from procs import descendants
+from programs import forge_result
 
 from coco_agent.sandbox import RenderResult, SandboxLimits, decode_png
 from coco_agent.sandbox.base import MAX_TEXT, STATUSES
@@ -227,24 +228,6 @@ def _png(width: int, height: int, rows: bytes = b"\0\xff\0\0") -> bytes:
 
 BOMB = _png(100_000, 100_000, b"\0" * 4096)
 RED_PIXEL = _png(1, 1)
-
-
-def _forge_result(header: dict, payload: bytes = b"") -> str:
-    """Code that writes `header` + `payload` as its own result frame on the worker's result pipe, then exits."""
-    return f"""
-        import fcntl, json, os, stat, struct
-        payload = {payload!r}
-        head = json.dumps(dict({header!r}, type="result", payload_len=len(payload))).encode()
-        frame = struct.pack(">I", len(head)) + head + payload
-        for fd in range(3, 256):
-            try:
-                mode = os.fstat(fd).st_mode
-            except OSError:
-                continue
-            if stat.S_ISFIFO(mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
-                os.write(fd, frame)
-        os._exit(0)
-    """
 
 
 @pytest.fixture
@@ -861,7 +844,7 @@ def test_png_bomb_file(sandbox):
 @pytest.mark.parametrize("sandbox", kinds("png_bomb"), indirect=True)
 def test_png_bomb_forged_result(sandbox):
     """The job writes the bomb straight onto its result pipe, claiming ok: the host refuses it from IHDR."""
-    result = _run(sandbox, _forge_result({"status": "ok", "error": "", "captured": "forged"}, BOMB))
+    result = _run(sandbox, forge_result({"status": "ok", "error": "", "captured": "forged"}, repr(BOMB)))
     assert result.status == "rejected", (result.status, result.error)
     assert "pixel" in result.error
 
@@ -870,7 +853,7 @@ def test_png_bomb_forged_result(sandbox):
 def test_forged_result_fields(sandbox):
     """A result frame with an unknown status, a non-string error and a megabyte of text: cleaned on the host."""
     header = {"status": "pwned", "error": {"bad": "\ud800\x00" + "e" * 900_000}, "captured": 12345}
-    result = _run(sandbox, _forge_result(header))
+    result = _run(sandbox, forge_result(header))
     assert result.status == "error" and "pwned" in result.error
     assert isinstance(result.error, str) and len(result.error) <= MAX_TEXT + 200
     assert result.extra.get("captured") == "12345"
@@ -888,7 +871,7 @@ def _busy(sandbox) -> int:
 def test_forged_unhashable_status(sandbox):
     """A result frame whose status is a list: an error result, never a TypeError out of render() that leaves a
     worker taken for good (the bubblewrap fixture has two: two such jobs and every later render waits forever)."""
-    result = _run(sandbox, _forge_result({"status": ["ok"], "error": "", "captured": "forged"}))
+    result = _run(sandbox, forge_result({"status": ["ok"], "error": "", "captured": "forged"}))
     assert result.status == "error", (result.status, result.error)
     assert _busy(sandbox) == 0
 
@@ -897,7 +880,7 @@ def test_forged_unhashable_status(sandbox):
 def test_forged_deeply_nested_header(sandbox):
     """An error of 900 nested lists (fine for the worker, near the top of its stack), read by a host deeper in
     its own (render() runs inside the graph): an error result, not a RecursionError out of render()."""
-    code = textwrap.dedent(_forge_result({"status": "error", "error": "@@"}))
+    code = textwrap.dedent(forge_result({"status": "error", "error": "@@"}))
     code = code.replace(".encode()", ".replace('\"@@\"', '[' * 900 + ']' * 900).encode()", 1)
 
     def deep(n: int) -> RenderResult:
