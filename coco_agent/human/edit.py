@@ -112,6 +112,9 @@ def edit_run(
                 "code": record["code_path"],
                 "from": source_name or None,
                 "at": now(),
+                "forked_from": point.config["configurable"].get("checkpoint_id"),
+                "replaced_head": point.head.get("checkpoint_id"),
+                "context": _overrides(base_ctx, new_format, critic, new_round),
             }
             if previous:
                 edit["previous"] = previous
@@ -130,12 +133,7 @@ def edit_run(
                 "refinement": None,
             }
             fork = graph.update_state(point.config, update, as_node="write_code")
-            edit |= {
-                "forked_from": point.config["configurable"].get("checkpoint_id"),
-                "checkpoint": fork["configurable"].get("checkpoint_id"),
-                "replaced_head": point.head.get("checkpoint_id"),
-                "context": _overrides(base_ctx, new_format, critic, new_round),
-            }
+            edit["checkpoint"] = fork["configurable"].get("checkpoint_id")  # the new line's first
         _record(run_dir, number, edit)
         append_trace(
             run_dir,
