@@ -83,47 +83,44 @@ def show_result(result: dict[str, Any], as_json: bool) -> ExitCode:
 
 def review_waiting(review: dict[str, Any], run_dir: str, *, image: bool = False) -> None:
     """What a paused run waits for: the point, the draft (inline when the terminal shows images and ``image``),
-    the critique, the planned refinement or the refined image, and how to answer."""
+    the critique, the planned refinement or the refined image, and how to answer. Paths are never shortened."""
     from pathlib import Path
-
-    from rich.table import Table
 
     out = safe_console(file=sys.stdout)
     point = review.get("point")
     title = "the draft, before refinement" if point == "draft" else "the refined image, before it counts"
     out.print(f"[bold yellow]waiting for review[/]: {markup_text(title)}", highlight=False)
-    table = Table(show_header=False, box=None)
-    table.add_row("run", markup_text(run_dir))
-    table.add_row("round", markup_text(f"{review.get('round')} (draft of round {review.get('draft_round')})"))
+    rows: list[tuple[str, str]] = [("run", run_dir)]
+    rows.append(("round", f"{review.get('round')} (draft of round {review.get('draft_round')})"))
     for key in ("draft", "code", "refined", "final"):
         if review.get(key):
-            table.add_row(key, markup_text(str(Path(run_dir) / review[key])))
+            rows.append((key, str(Path(run_dir) / review[key])))
     verdict = review.get("verdict") or {}
     if verdict:
         problems = "; ".join(str(p) for p in verdict.get("problems") or [])
-        critique = f"score {verdict.get('score')}: {verdict.get('summary', '')}" + (
-            f" ({problems})" if problems else ""
-        )
-        table.add_row("critique", markup_text(critique))
+        critique = f"score {verdict.get('score')}: {verdict.get('summary', '')}"
+        rows.append(("critique", critique + (f" ({problems})" if problems else "")))
     elif point == "draft":
-        table.add_row("critique", "none (no critic)")
+        rows.append(("critique", "none (no critic)"))
     decision = review.get("decision") or {}
     if decision.get("why"):
-        table.add_row("agent", markup_text(f"{decision.get('status')}: {decision['why']}"))
+        rows.append(("agent", f"{decision.get('status')}: {decision['why']}"))
     plan = review.get("planned_refinement") or review.get("refinement") or {}
     if plan:
-        table.add_row("refinement", markup_text(refinement_line(plan)))
+        rows.append(("refinement", refinement_line(plan)))
     if review.get("error"):
-        table.add_row("last answer", f"[red]{markup_text(review['error'])}[/]")
-    out.print(table, highlight=False)
+        rows.append(("last answer", f"refused: {review['error']}"))
+    for key, value in rows:
+        out.print(plain_text(f"  {key:<11} {value}"), soft_wrap=True, highlight=False)
     if image:
         from coco_agent.cli.inline_image import show_inline
 
         for key in ("draft", "final") if point == "refine" else ("draft",):
             if review.get(key):
                 show_inline(Path(run_dir) / review[key])
-    cmd = f"coco review {markup_text(run_dir)}"
-    out.print(f'answer: {cmd} accept | {cmd} reject "what is wrong" | {cmd} edit', highlight=False)
+    cmd = f"coco review {run_dir}"
+    answer = f"answer: {cmd} accept | {cmd} reject \"what is wrong\" | {cmd} edit"
+    out.print(plain_text(answer), soft_wrap=True, highlight=False)
 
 
 def refinement_line(plan: dict[str, Any]) -> str:
@@ -147,7 +144,7 @@ def runs_waiting(paths: list[Any]) -> None:
     err = stderr_console()
     err.print(f"[yellow]{len(paths)} run(s) wait for review[/]:", highlight=False)
     for path in paths:
-        err.print(f"  coco review {markup_text(path)}", highlight=False)
+        err.print(plain_text(f"  coco review {path}"), soft_wrap=True, highlight=False)
 
 
 def interrupted_batch() -> ExitCode:
