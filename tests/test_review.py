@@ -5,6 +5,7 @@ The real CLI and langchain-openai client against the local server, the process s
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -164,7 +165,7 @@ def test_inline_images_only_where_the_terminal_shows_them(tmp_path, monkeypatch)
     image.paste((200, 30, 30), (5, 5, 35, 15))
     monkeypatch.delenv("COCO_INLINE_IMAGES", raising=False)
     monkeypatch.setenv("TERM", "xterm-kitty")
-    assert protocol(open("/dev/null", "w")) == "none"  # not a terminal: never an escape sequence
+    assert protocol(io.StringIO()) == "none"  # not a terminal: never an escape sequence
     monkeypatch.setenv("COCO_INLINE_IMAGES", "kitty")
     assert protocol() == "kitty"
     encoded = kitty(image)
