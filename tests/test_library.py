@@ -113,7 +113,7 @@ def test_render_and_score(tmp_path) -> None:
 
 
 def test_generate_batch(openai_server, tmp_path) -> None:
-    import coco_agent.batch.runner  # noqa: F401  (importing the subpackage must not hide the function)
+    import coco_agent.batch.work  # noqa: F401  (importing the subpackage must not hide the function)
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("bars one\nbars two\n")

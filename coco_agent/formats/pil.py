@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from coco_agent.formats.python_code import PYTHON_FENCES, unfenced_python
-from coco_agent.formats.record import DraftFormat
+from coco_agent.formats.python_code import python_format
 
 # Leading blanks but not newlines: "^\s*" matched from every line start across a run of blank lines (quadratic)
 _PIL_IMPORT = re.compile(r"^[^\S\n]*(from\s+PIL\b|import\s+PIL\b)", re.M)
@@ -17,15 +16,6 @@ def imports_pil_only(code: str, filename: str = "") -> bool:
     return bool(_PIL_IMPORT.search(code)) and not _MPL_IMPORT.search(code)
 
 
-FORMAT = DraftFormat(
-    name="pil",
-    summary="a Python program drawing with Pillow (posters, cards, pixel layouts)",
-    code_file="code.py",
-    suffix=".py",
-    fence="python",
-    fences=PYTHON_FENCES,
-    lexer="python",
-    python=True,
-    sniff=imports_pil_only,
-    unfenced=unfenced_python,
+FORMAT = python_format(
+    "pil", "a Python program drawing with Pillow (posters, cards, pixel layouts)", imports_pil_only
 )

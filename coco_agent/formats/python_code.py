@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+from coco_agent.formats.record import DraftFormat
 
 # The most unfenced answer text compiled on the host to tell Python from prose (compile costs ~1 s per MiB);
 # a longer unfenced answer is judged by its lines alone and the sandbox reports a syntax error.
@@ -36,3 +39,19 @@ def unfenced_python(text: str) -> tuple[str, str]:
     if looks_like_python(text):
         return text.strip(), ""
     return "", "the model's answer contained no program (prose only)"
+
+
+def python_format(name: str, summary: str, sniff: Callable[[str, str], bool]) -> DraftFormat:
+    """The record of a format whose program is Python (code.py, python fences, the Python repairs)."""
+    return DraftFormat(
+        name=name,
+        summary=summary,
+        code_file="code.py",
+        suffix=".py",
+        fence="python",
+        fences=PYTHON_FENCES,
+        lexer="python",
+        python=True,
+        sniff=sniff,
+        unfenced=unfenced_python,
+    )
