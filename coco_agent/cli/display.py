@@ -119,7 +119,7 @@ def review_waiting(review: dict[str, Any], run_dir: str, *, image: bool = False)
             if review.get(key):
                 show_inline(Path(run_dir) / review[key])
     cmd = f"coco review {run_dir}"
-    answer = f"answer: {cmd} accept | {cmd} reject \"what is wrong\" | {cmd} edit"
+    answer = f'answer: {cmd} accept | {cmd} reject "what is wrong" | {cmd} edit'
     out.print(plain_text(answer), soft_wrap=True, highlight=False)
 
 

@@ -222,7 +222,18 @@ def _svg_program_text(source: str, layer: ET.Element, width: int, height: int) -
 def _texts(root: ET.Element) -> list[tuple[ET.Element, list[ET.Element]]]:
     """Every <text> outside <defs>, <clipPath>, <mask>, <symbol>, <pattern> and <marker>, in document order,
     with its ancestors below the root (outermost first)."""
-    skip = {"defs", "clipPath", "mask", "symbol", "pattern", "marker", "style", "script", "foreignObject", "text"}
+    skip = {
+        "defs",
+        "clipPath",
+        "mask",
+        "symbol",
+        "pattern",
+        "marker",
+        "style",
+        "script",
+        "foreignObject",
+        "text",
+    }
     parent = {child: element for element in root.iter() for child in element}
     found = []
     for element in root.iter():

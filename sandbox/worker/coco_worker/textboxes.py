@@ -103,7 +103,11 @@ def sane_texts(value) -> list[dict] | None:
         return None
     out, total = [], 0
     for item in value:
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or not _int_box(item.get("box")):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("text"), str)
+            or not _int_box(item.get("box"))
+        ):
             return None
         container, font = item.get("container"), item.get("font_px")
         rotation, color = item.get("rotation", 0), item.get("color")

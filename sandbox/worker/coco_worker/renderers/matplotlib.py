@@ -285,7 +285,11 @@ def _mpl_text_record(text, renderer, box: list[int]) -> dict:
     """The string a Text artist drew in `box`, its size in pixels, angle and colour (the editable deliverable)."""
     from matplotlib.colors import to_hex
 
-    string = text._get_wrapped_text() if text.get_wrap() and hasattr(text, "_get_wrapped_text") else text.get_text()
+    string = (
+        text._get_wrapped_text()
+        if text.get_wrap() and hasattr(text, "_get_wrapped_text")
+        else text.get_text()
+    )
     return {
         "text": str(string),
         "box": list(box),

@@ -235,7 +235,11 @@ def _pil_style(draw, arguments: dict) -> dict:
             fill = ImageColor.getrgb(fill)
         if isinstance(fill, int):
             fill = (fill, fill, fill) if 0 <= fill < 256 else None
-        if isinstance(fill, tuple) and len(fill) >= 3 and all(type(c) is int and 0 <= c < 256 for c in fill[:3]):
+        if (
+            isinstance(fill, tuple)
+            and len(fill) >= 3
+            and all(type(c) is int and 0 <= c < 256 for c in fill[:3])
+        ):
             style["color"] = "#{:02x}{:02x}{:02x}".format(*fill[:3])
     except (ValueError, TypeError):
         pass
