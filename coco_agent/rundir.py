@@ -6,7 +6,7 @@ A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
     review.json  run.lock
     attempts/01/  answer.md  code.py | code.svg  code.orig.py  draft.png  output.txt  critique.json
                   error.txt  error.orig.txt  text_boxes.json
-    edits/01/     edit.json, and replaced/: what the edit replaced (result.json, final.png, ..., and the
+    edits/01/     edit.json, changed.png (what was refined again), and replaced/: what the edit replaced (result.json, final.png, ..., and the
                   attempts/NN/ of the rounds after the fork point)
 
 A batch folder (`coco batch -o OUT`): batch.json, summary.json, summary.csv, report.html, and OUT/<id>/ per
@@ -53,6 +53,9 @@ TEXT_BOXES_FILE = "text_boxes.json"  # where the program drew text (the refiner 
 # an edit folder, edits/NN/
 EDIT_FILE = "edit.json"  # what the edit did: from which round and checkpoint, the new branch, the settings
 REPLACED_DIR = "replaced"  # what the edit moved out of the run's current line (old outcome, later attempts)
+CHANGED_MASK_FILE = (
+    "changed.png"  # where the new draft differs from the old (grown): the pixels refined again
+)
 
 # a batch folder
 BATCH_FILE = "batch.json"  # which prompts file and settings made it
@@ -82,7 +85,7 @@ ATTEMPT_FILES = (
     ORIGINAL_ERROR_FILE,
     TEXT_BOXES_FILE,
 )
-EDIT_FILES = (EDIT_FILE,)
+EDIT_FILES = (EDIT_FILE, CHANGED_MASK_FILE)
 BATCH_FILES = (BATCH_FILE, SUMMARY_JSON, SUMMARY_CSV, REPORT_FILE)  # no prompt id may take these names
 
 
