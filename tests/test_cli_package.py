@@ -42,6 +42,7 @@ def test_one_table_of_commands_each_registering_itself() -> None:
         "bench",
         "edit",
         "review",
+        "studio",
     ]
     assert set(_subcommands(commands["bench"])) == {"sandbox", "longtext"}
     assert set(_subcommands(commands["sandbox"])) == {"build", "status"}

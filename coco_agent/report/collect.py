@@ -206,9 +206,22 @@ def _existing(run_dir: Path, rel: str | None) -> Path | None:
 
 def _safe_trace(run_dir: Path) -> list[dict[str, Any]]:
     try:
-        return read_trace(run_dir)
+        return current_line(read_trace(run_dir))
     except (OSError, ValueError):
         return []
+
+
+def current_line(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trace lines of the run's current line: a `coco edit` entry (node ``edit``, the round it wrote) drops
+    the earlier lines of that round and later ones, which belong to the line the edit replaced (its files are
+    under edits/NN/replaced/; trace.jsonl itself keeps every line)."""
+    kept: list[dict[str, Any]] = []
+    for entry in trace:
+        rnd = entry.get("round")
+        if entry.get("node") == "edit" and isinstance(rnd, int):
+            kept = [e for e in kept if not (isinstance(e.get("round"), int) and e["round"] >= rnd)]
+        kept.append(entry)
+    return kept
 
 
 def _text(path: Path, limit: int) -> str | None:
