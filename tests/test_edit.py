@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -233,14 +234,21 @@ def test_cli_edit_with_the_editor_and_with_a_file(openai_server, tmp_path):
 
 
 def test_two_people_continuing_one_run_the_second_is_refused(openai_server, tmp_path):
-    """While one `coco edit` runs (its critic call is slow), a second is refused at once; nothing is corrupted."""
+    """While one `coco edit` runs (its critic call held until the others were refused), a second is refused at
+    once; nothing is corrupted."""
     openai_server.script(GOOD_BARS, ACCEPT)
     run_dir = tmp_path / "run"
     assert cli_generate(openai_server, run_dir).returncode == 0
     first, second = tmp_path / "first.py", tmp_path / "second.py"
     first.write_text(GREEN)
     second.write_text(GREEN.replace("tab:green", "tab:red"))
-    openai_server.script(Slow(6, ACCEPT))
+    release = threading.Event()
+
+    def held_verdict(request: dict) -> str:  # the first edit's critic answers only when the checks are done
+        release.wait(180)
+        return ACCEPT
+
+    openai_server.script(held_verdict)
     args = [sys.executable, "-m", "coco_agent.cli", "edit", str(run_dir), "--code", str(first), "--json"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
     try:
@@ -254,8 +262,10 @@ def test_two_people_continuing_one_run_the_second_is_refused(openai_server, tmp_
         assert "being continued by someone else" in refused.stderr and "coco edit" in refused.stderr
         review = coco("resume", str(run_dir))
         assert review.returncode == 2 and "being continued" in review.stderr
+        release.set()
         out, err = proc.communicate(timeout=120)
     finally:
+        release.set()
         proc.kill()
     assert proc.returncode == 0, err.decode()[-2000:]
     result = json.loads(out)
