@@ -76,6 +76,9 @@ def stop(studio: Studio) -> None:
 
 
 ROUNDS = "document.querySelectorAll('#run .round[data-round]').length"
+REVIEWING = (
+    "document.getElementById('review') !== null && document.getElementById('review').textContent.includes("
+)
 ROUND_1 = '#run .round[data-round="1"]'
 FINAL_LOADED = "(() => { const i = document.getElementById('final-image'); return !!(i && i.complete && i.naturalWidth > 0); })()"
 
@@ -160,19 +163,38 @@ def test_studio_end_to_end_in_chromium(openai_server, tmp_path):
                 run_dir / "edits/01/replaced/final.png"
             ).read_bytes()
 
-            # a run paused for review: answered from the page
-            openai_server.script(GOOD_BARS, ACCEPT)
+            # a run paused for review, answered from the page: reject (a new round by the model), edit (a round
+            # by a person), accept
+            openai_server.script(GOOD_BARS, ACCEPT, GOOD_BARS_V2, ACCEPT, ACCEPT)
             browser.evaluate("document.getElementById('review-point').value = 'draft'")
             browser.evaluate(
                 "document.getElementById('prompt').value = 'bars, reviewed'; document.getElementById('draw').click()"
             )
-            browser.wait_for("document.getElementById('accept') !== null", "the review box")
+            browser.wait_for(f"{REVIEWING} 'draft, round 1')", "the review box of round 1")
+            browser.evaluate(
+                "document.getElementById('feedback').value = 'orange bars, please'; document.getElementById('reject').click()"
+            )
+            browser.wait_for(f"{REVIEWING} 'draft, round 2')", "the review box of round 2")
+            browser.evaluate("document.getElementById('review-edit').click()")
+            browser.wait_for("document.getElementById('editor-2') !== null", "the editor at the review")
+            code = browser.evaluate("document.getElementById('editor-2').value")
+            assert "tab:orange" in code
+            browser.evaluate(
+                f"document.getElementById('editor-2').value = {json.dumps(code.replace('tab:orange', 'tab:red'))}"
+            )
+            browser.evaluate("document.getElementById('continue-2').click()")
+            browser.wait_for(f"{REVIEWING} 'draft, round 3')", "the review box of round 3 (the person's)")
             browser.evaluate("document.getElementById('accept').click()")
             browser.wait_for(
                 f"{FINAL_LOADED} && document.getElementById('review') === null", "the reviewed run's final"
             )
             reviewed = browser.evaluate("document.querySelector('#runs li.selected').dataset.run")
-        assert json.loads((runs / reviewed / "result.json").read_text())["status"] == "accepted"
+        result = json.loads((runs / reviewed / "result.json").read_text())
+        assert result["status"] == "accepted" and result["rounds"] == 3
+        assert [a["source"] for a in result["attempts"]] == ["model", "model", "human"]
+        assert "tab:red" in (runs / reviewed / "attempts/03/code.py").read_text()
+        sent = [json.dumps(body) for body in openai_server.chat_requests]
+        assert any("orange bars, please" in body for body in sent)  # the rejection reached the code writer
         if os.environ.get("COCO_UPDATE_DOCS"):
             shutil.copyfile(tmp_path / "studio.png", REPO_ROOT / "docs" / "studio.png")
 
