@@ -147,6 +147,11 @@ def test_studio_end_to_end_in_chromium(openai_server, tmp_path):
                 "the edited run's new final",
             )
             browser.screenshot(tmp_path / "studio.png", full_page=True)
+            loaded = browser.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+            origin = f"http://{studio.host}:{studio.port}/"
+            assert loaded and all(url.startswith(origin) for url in loaded), (
+                loaded
+            )  # offline: nothing elsewhere
             shown = browser.evaluate("document.getElementById('final-image').getAttribute('src')")
             assert shown.endswith(f"/final.png?v={(run_dir / 'final.png').stat().st_mtime_ns}")  # the new one
             nodes = browser.evaluate(
@@ -222,6 +227,13 @@ def test_studio_refuses_what_it_must(openai_server, tmp_path):
         assert studio.get("/api/runs", token=False)[0] == 403
         assert studio.get("/?token=wrong", token=False)[0] == 403
         assert studio.get("/files/one/final.png")[0] == 200
+        status, page = studio.get("/")
+        assert (
+            status == 200
+            and b"http:" not in page
+            and b"https:" not in page
+            and b"//" not in page.split(b"<script>")[0]
+        )
         for path in (
             "/files/../secret.png",
             "/files/one/../../secret.png",
