@@ -79,6 +79,7 @@ ROUNDS = "document.querySelectorAll('#run .round[data-round]').length"
 REVIEWING = (
     "document.getElementById('review') !== null && document.getElementById('review').textContent.includes("
 )
+DONE = "document.querySelector('#run h2 .badge.accepted') !== null"  # result.json written, the job over
 ROUND_1 = '#run .round[data-round="1"]'
 FINAL_LOADED = "(() => { const i = document.getElementById('final-image'); return !!(i && i.complete && i.naturalWidth > 0); })()"
 
@@ -120,7 +121,7 @@ def test_studio_end_to_end_in_chromium(openai_server, tmp_path):
             # round 2's program is still being written (the model answers 4 s late): no draft, no final yet
             assert not browser.evaluate(FINAL_LOADED)
             assert not browser.evaluate("document.querySelector('#run .round[data-round=\"2\"] img.draft')")
-            browser.wait_for(f"{ROUNDS} === 2 && {FINAL_LOADED}", "round 2 and the final image")
+            browser.wait_for(f"{ROUNDS} === 2 && {FINAL_LOADED} && {DONE}", "round 2 and the final image")
             run_id = browser.evaluate("document.querySelector('#runs li.selected').dataset.run")
             run_dir = runs / run_id
             first = json.loads((run_dir / "result.json").read_text())
@@ -191,7 +192,8 @@ def test_studio_end_to_end_in_chromium(openai_server, tmp_path):
             browser.wait_for(f"{REVIEWING} 'draft, round 3')", "the review box of round 3 (the person's)")
             browser.evaluate("document.getElementById('accept').click()")
             browser.wait_for(
-                f"{FINAL_LOADED} && document.getElementById('review') === null", "the reviewed run's final"
+                f"{FINAL_LOADED} && {DONE} && document.getElementById('review') === null",
+                "the reviewed run's final",
             )
             reviewed = browser.evaluate("document.querySelector('#runs li.selected').dataset.run")
         result = json.loads((runs / reviewed / "result.json").read_text())
