@@ -312,3 +312,47 @@ def test_the_trace_of_the_current_line_only():
         ("prepare", 0), ("write_code", 1), ("critique", 1), ("edit", 2), ("runner", None), ("finalize", 2),
     ]  # fmt: skip
     assert current_line(trace[:5]) == trace[:5]
+
+
+def test_studio_shows_the_refinement_and_refines_only_what_changed(openai_server, tmp_path, tiny_img2img_dir):
+    """With a refiner (a tiny random inpainting pipeline): the page shows the refinement before/after; a title
+    edited in the page is refined again in its region only."""
+    from test_refine_changed import CHART, code_of
+
+    studio = start_studio(
+        tmp_path / "runs", openai_server, "--vlm", "none", "--refiner", f"inpaint:{tiny_img2img_dir}",
+        "--refine-strength", "0.9", "--no-refine-guard", "--clip", "none",
+    )  # fmt: skip
+    refined = "(() => { const i = document.querySelector('#refinement img[alt=refined]'); return !!(i && i.complete && i.naturalWidth > 0); })()"
+    try:
+        with Browser(1280, 1000) as browser:
+            browser.open(studio.url)
+            openai_server.script(CHART)
+            browser.evaluate("document.getElementById('prompt').value = 'a bar chart of stores'")
+            browser.evaluate("document.getElementById('draw').click()")
+            browser.wait_for(f"{refined} && {DONE}", "the refinement's before and after", limit=300)
+            run_dir = (
+                tmp_path
+                / "runs"
+                / browser.evaluate("document.querySelector('#runs li.selected').dataset.run")
+            )
+            assert json.loads((run_dir / "result.json").read_text())["refinement"]["kept"] is True
+
+            browser.evaluate("document.querySelector('#run .round[data-round=\"1\"] button.edit').click()")
+            browser.wait_for("document.getElementById('editor-1') !== null", "the editor")
+            edited = code_of(CHART).replace("Stores 2025", "Stores 2026")
+            browser.evaluate(f"document.getElementById('editor-1').value = {json.dumps(edited)}")
+            browser.evaluate("document.getElementById('continue-1').click()")
+            browser.wait_for(
+                f"document.querySelector('#run .badge.human') !== null && {refined} && {DONE}"
+                " && document.getElementById('refinement').textContent.includes('re-refined only what changed')",
+                "the region-only refinement",
+                limit=300,
+            )
+        result = json.loads((run_dir / "result.json").read_text())
+        region = result["refinement"]["region"]
+        assert (
+            region["previous_final"] == "edits/01/replaced/final.png" and 0 < region["region_fraction"] < 0.25
+        )
+    finally:
+        stop(studio)
