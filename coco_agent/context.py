@@ -9,6 +9,8 @@ from coco_agent import formats
 from coco_agent.formats import FormatName
 from coco_agent.sandbox.base import SandboxLimits
 
+REVIEW_POINTS = ("none", "draft", "refine", "all")  # where a run pauses for a person (--review)
+
 
 @dataclass
 class RunContext:
@@ -26,6 +28,8 @@ class RunContext:
     drops by at most `refine_margin` (cosine; refiners/guardrail.py). `ocr_engine`: auto, rapidocr or
     tesseract; `clip_model`: open_clip ARCH:TAG, hf-hub:org/repo, a local dir, auto or none (scoring/).
     `repairs`: fix small, certain mistakes in the program before it runs (nodes/repair.py, repairs/).
+    `review`: pause the run for a person (LangGraph ``interrupt()``, nodes/review.py) before the chosen draft
+    is refined (``draft``), before the refined image counts (``refine``), or at both (``all``).
     """
 
     llm: Any = None
@@ -46,7 +50,12 @@ class RunContext:
     ocr_engine: str = "auto"
     clip_model: str = "auto"
     seed: int = 0
+    review: Literal["none", "draft", "refine", "all"] = "none"  # REVIEW_POINTS
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def reviews(self, point: str) -> bool:
+        """Whether the run pauses for a person at ``point`` ("draft" or "refine")."""
+        return self.review == "all" or self.review == point
 
     def limits(self) -> SandboxLimits:
         return SandboxLimits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
@@ -62,5 +71,9 @@ class RunContext:
             raise ValueError(f"sandbox memory must be between 64 and 16384 MB, got {self.memory_mb}")
         if self.refine_strength is not None and not 0 <= self.refine_strength <= 1:
             raise ValueError(f"refine strength must be between 0 and 1, got {self.refine_strength}")
+        if self.review not in REVIEW_POINTS:
+            raise ValueError(
+                f"unknown review point {self.review!r}; choose one of {', '.join(REVIEW_POINTS)}"
+            )
         if not 0 <= self.refine_margin <= 1:
             raise ValueError(f"refine margin (CLIP cosine) must be between 0 and 1, got {self.refine_margin}")

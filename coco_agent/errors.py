@@ -33,6 +33,22 @@ class RunDirError(Exception):
     """The run directory cannot be used as asked (exists already, or is not a run)."""
 
 
+class RunBusy(RunDirError):
+    """Someone else (another process, the studio) is continuing the run right now; the message says who."""
+
+
+class EditRefused(ValueError):
+    """`coco edit` cannot make this edit (empty or binary program, another format, no such round)."""
+
+
+class ReviewRefused(ValueError):
+    """`coco review` cannot answer: nothing waits for review, or the answer is malformed."""
+
+
+class StudioRefused(PermissionError):
+    """The studio refuses a request: a path outside its runs folder, a missing or wrong token."""
+
+
 class SandboxUnavailable(RuntimeError):
     """The requested sandbox cannot run here; the message names the cause and the fix."""
 
@@ -71,14 +87,18 @@ __all__ = sorted(
         "BatchRefused",
         "BenchDataMissing",
         "ClipUnavailable",
+        "EditRefused",
         "ImageRejected",
         "ModelChoiceError",
         "OcrUnavailable",
         "PromptsFileError",
         "ReportError",
+        "ReviewRefused",
+        "RunBusy",
         "RunConflict",
         "RunDirError",
         "SandboxUnavailable",
+        "StudioRefused",
         "WeightsNotFoundError",
     ]
 )

@@ -1,9 +1,13 @@
 """The CoCo agent as a LangGraph StateGraph. Export the uncompiled builder; callers add their checkpointer.
 
-prepare -> write_code -> repair -> execute -> check -> critique -> refine -> finalize
-               ^           ^           |         |          |
-               |           +-----------+         |          |   (one repair-and-rerun on a fixable error)
-               +---------------------------------+----------+   (retry while round < max_rounds; routing.py)
+prepare -> write_code -> repair -> execute -> check -> critique -> review_draft -> refine -> review_final -> finalize
+               ^           ^           |         |          |            |                        |
+               |           +-----------+         |          |            |                        |  (repair-and-rerun)
+               +---------------------------------+----------+------------+------------------------+  (retry; routing.py)
+
+review_draft and review_final pass straight through unless the run context asks a person (``review``): then
+they pause the run with ``interrupt()`` (nodes/review.py); the answer accepts, rejects with feedback for the
+code writer, or brings an edited program (to repair, as a new round).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from coco_agent.nodes.finalize import finalize
 from coco_agent.nodes.prepare import prepare
 from coco_agent.nodes.refine import refine
 from coco_agent.nodes.repair import repair
+from coco_agent.nodes.review import review_draft, review_final
 from coco_agent.nodes.write_code import write_code
 from coco_agent.state import AgentInput, AgentState
 
@@ -36,12 +41,25 @@ def after_execute(state: dict[str, Any]) -> Literal["check", "repair", "finalize
     return state["route"]
 
 
-def after_check(state: dict[str, Any]) -> Literal["write_code", "critique", "refine", "finalize"]:
+def after_check(state: dict[str, Any]) -> Literal["write_code", "critique", "review_draft", "finalize"]:
+    return _gated(state["route"])
+
+
+def after_critique(state: dict[str, Any]) -> Literal["write_code", "review_draft", "finalize"]:
+    return _gated(state["route"])
+
+
+def after_review_draft(state: dict[str, Any]) -> Literal["refine", "write_code", "repair", "finalize"]:
     return state["route"]
 
 
-def after_critique(state: dict[str, Any]) -> Literal["write_code", "refine", "finalize"]:
+def after_review_final(state: dict[str, Any]) -> Literal["finalize", "write_code", "repair"]:
     return state["route"]
+
+
+def _gated(route: str) -> str:
+    """A draft on its way to refinement passes the draft review first (a pass-through unless asked for)."""
+    return "review_draft" if route == "refine" else route
 
 
 def build_graph(context_schema: type[RunContext] = RunContext) -> StateGraph:
@@ -57,7 +75,9 @@ def build_graph(context_schema: type[RunContext] = RunContext) -> StateGraph:
     builder.add_node("execute", execute)
     builder.add_node("check", check)
     builder.add_node("critique", critique)
+    builder.add_node("review_draft", review_draft)
     builder.add_node("refine", refine)
+    builder.add_node("review_final", review_final)
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "prepare")
     builder.add_conditional_edges("prepare", after_prepare)
@@ -66,6 +86,8 @@ def build_graph(context_schema: type[RunContext] = RunContext) -> StateGraph:
     builder.add_conditional_edges("execute", after_execute)
     builder.add_conditional_edges("check", after_check)
     builder.add_conditional_edges("critique", after_critique)
-    builder.add_edge("refine", "finalize")
+    builder.add_conditional_edges("review_draft", after_review_draft)
+    builder.add_edge("refine", "review_final")
+    builder.add_conditional_edges("review_final", after_review_final)
     builder.add_edge("finalize", END)
     return builder

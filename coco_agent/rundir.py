@@ -2,9 +2,12 @@
 
 A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
 
-    result.json  run.json  trace.jsonl  checkpoints.sqlite  refined.png  final.png  crash.txt
+    result.json  run.json  trace.jsonl  checkpoints.sqlite  refined.png  final.png  final.svg  crash.txt
+    review.json  run.lock
     attempts/01/  answer.md  code.py | code.svg  code.orig.py  draft.png  output.txt  critique.json
                   error.txt  error.orig.txt  text_boxes.json
+    edits/01/     edit.json, changed.png (what was refined again), and replaced/: what the edit replaced (result.json, final.png, ..., and the
+                  attempts/NN/ of the rounds after the fork point)
 
 A batch folder (`coco batch -o OUT`): batch.json, summary.json, summary.csv, report.html, and OUT/<id>/ per
 prompt. The program's name per format (code.py, code.svg) belongs to the format records (``code_file`` in
@@ -28,7 +31,11 @@ CHECKPOINT_FILE = "checkpoints.sqlite"  # LangGraph checkpoints
 REFINED_FILE = "refined.png"  # what the refiner made (kept or not)
 FINAL_FILE = "final.png"  # the final image
 CRASH_FILE = "crash.txt"  # the traceback of an unexpected internal error
+FINAL_SVG_FILE = "final.svg"  # the editable deliverable: final.png as background, the program's text live
+REVIEW_FILE = "review.json"  # the pending review of a paused run (present only while it waits)
+LOCK_FILE = "run.lock"  # the advisory lock of whoever is continuing the run now (coco_agent/runlock.py)
 ATTEMPTS_DIR = "attempts"  # attempts/NN/ per round
+EDITS_DIR = "edits"  # edits/NN/ per `coco edit` of the run
 
 # an attempt folder, attempts/NN/
 ANSWER_FILE = "answer.md"  # the code writer's raw answer
@@ -43,6 +50,13 @@ ERROR_FILE = "error.txt"  # why the round failed
 ORIGINAL_ERROR_FILE = "error.orig.txt"  # a sandbox error the repair step fixed
 TEXT_BOXES_FILE = "text_boxes.json"  # where the program drew text (the refiner keeps those pixels)
 
+# an edit folder, edits/NN/
+EDIT_FILE = "edit.json"  # what the edit did: from which round and checkpoint, the new branch, the settings
+REPLACED_DIR = "replaced"  # what the edit moved out of the run's current line (old outcome, later attempts)
+CHANGED_MASK_FILE = (
+    "changed.png"  # where the new draft differs from the old (grown): the pixels refined again
+)
+
 # a batch folder
 BATCH_FILE = "batch.json"  # which prompts file and settings made it
 SUMMARY_JSON = "summary.json"  # a row per prompt and the aggregates
@@ -56,7 +70,10 @@ RUN_FILES = (
     CHECKPOINT_FILE,
     REFINED_FILE,
     FINAL_FILE,
+    FINAL_SVG_FILE,
     CRASH_FILE,
+    REVIEW_FILE,
+    LOCK_FILE,
 )
 ATTEMPT_FILES = (
     ANSWER_FILE,
@@ -68,6 +85,7 @@ ATTEMPT_FILES = (
     ORIGINAL_ERROR_FILE,
     TEXT_BOXES_FILE,
 )
+EDIT_FILES = (EDIT_FILE, CHANGED_MASK_FILE)
 BATCH_FILES = (BATCH_FILE, SUMMARY_JSON, SUMMARY_CSV, REPORT_FILE)  # no prompt id may take these names
 
 
@@ -89,6 +107,11 @@ def attempt_dir(run_dir: str | Path, rnd: int) -> Path:
     path = attempt_path(run_dir, rnd)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def edit_path(run_dir: str | Path, number: int) -> Path:
+    """edits/NN of the run's edit number ``number`` (not created)."""
+    return Path(run_dir) / EDITS_DIR / f"{number:02d}"
 
 
 def attempt_dirs(run_dir: str | Path) -> Iterator[tuple[int, Path]]:

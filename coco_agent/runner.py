@@ -4,6 +4,11 @@
 the same on LangGraph's async API with an async SQLite saver, plus a per-run deadline (`coco batch` runs many at
 once in one event loop). Both write the same run directory. ``metadata`` and ``tags`` go into the LangGraph
 config, where LangSmith tracing (only when the user enabled it: LANGSMITH_TRACING and a key) records them.
+
+Whoever drives a run holds its lock (``coco_agent.runlock``): a second writer is refused with RunBusy. A run
+paused for review (nodes/review.py) returns ``paused_result``: result.json's shape with status ``paused`` and
+the ``review`` that waits (nothing is written to result.json, which stays the mark of a finished run);
+``continue_run`` resumes it with an answer (``human/review.py``) or goes on from a fork (``human/edit.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from coco_agent.context import RunContext
 from coco_agent.errors import RunDirError
 from coco_agent.graph import build_graph
 from coco_agent.models.calls import run_scope
-from coco_agent.rundir import CHECKPOINT_FILE, CRASH_FILE, RESULT_FILE, SETTINGS_FILE
+from coco_agent.rundir import CHECKPOINT_FILE, CRASH_FILE, LOCK_FILE, RESULT_FILE, SETTINGS_FILE
+from coco_agent.runlock import run_lock
 from coco_agent.runs import build_result, now, read_json, write_json
 from coco_agent.settings import context_from_settings, settings_of
 from coco_agent.trace import append_trace
@@ -41,11 +47,13 @@ def start_run(
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Create ``run_dir`` and run the agent to the end. Returns result.json's content."""
+    """Create ``run_dir`` and run the agent to the end (or to a pause for review). Returns result.json's
+    content (``paused_result`` for a paused run)."""
     run_dir = Path(run_dir)
-    thread_id, inputs = new_run(prompt, ctx, run_dir, force=force, texts=texts)
-    config = run_config(ctx, thread_id, metadata, tags)
-    return _drive(run_dir, ctx, config, inputs, on_update)
+    with run_lock(run_dir, "coco generate"):
+        thread_id, inputs = new_run(prompt, ctx, run_dir, force=force, texts=texts)
+        config = run_config(ctx, thread_id, metadata, tags)
+        return _drive(run_dir, ctx, config, inputs, on_update)
 
 
 def resume_run(
@@ -56,11 +64,27 @@ def resume_run(
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
 ) -> dict:
-    """Continue an interrupted run from its last checkpoint; finished nodes are not run again."""
+    """Continue an interrupted run from its last checkpoint; finished nodes are not run again. A run paused
+    for review stays paused (its ``paused_result``): answer it with ``human.review.review_run``."""
     run_dir = Path(run_dir)
     ctx, thread_id, inputs = saved_run(run_dir, ctx)
     config = run_config(ctx, thread_id, metadata, tags)
-    return _drive(run_dir, ctx, config, inputs, on_update, resume=True)
+    with run_lock(run_dir, "coco resume"):
+        return _drive(run_dir, ctx, config, inputs, on_update, resume=True)
+
+
+def continue_run(
+    run_dir: Path,
+    start: Any,
+    *,
+    ctx: RunContext | None = None,
+    on_update: OnUpdate | None = None,
+) -> dict[str, Any]:
+    """Go on from the run's head with ``start`` as the graph's input (a ``Command(resume=...)`` answering a
+    review, or None after a fork). The caller holds the run's lock."""
+    ctx, thread_id, inputs = saved_run(run_dir, ctx)
+    config = run_config(ctx, thread_id, None, None)
+    return _drive(run_dir, ctx, config, inputs, on_update, resume=True, start=start)
 
 
 async def astart_run(
@@ -77,9 +101,10 @@ async def astart_run(
 ) -> dict[str, Any]:
     """``start_run`` on the async API; past ``deadline_s`` seconds the run ends ``failed`` with that reason."""
     run_dir = Path(run_dir)
-    thread_id, inputs = await asyncio.to_thread(new_run, prompt, ctx, run_dir, force=force, texts=texts)
-    config = run_config(ctx, thread_id, metadata, tags)
-    return await _adrive(run_dir, ctx, config, inputs, on_update, deadline_s=deadline_s)
+    with run_lock(run_dir, "coco batch"):
+        thread_id, inputs = await asyncio.to_thread(new_run, prompt, ctx, run_dir, force=force, texts=texts)
+        config = run_config(ctx, thread_id, metadata, tags)
+        return await _adrive(run_dir, ctx, config, inputs, on_update, deadline_s=deadline_s)
 
 
 async def aresume_run(
@@ -95,7 +120,8 @@ async def aresume_run(
     run_dir = Path(run_dir)
     ctx, thread_id, inputs = saved_run(run_dir, ctx)
     config = run_config(ctx, thread_id, metadata, tags)
-    return await _adrive(run_dir, ctx, config, inputs, on_update, resume=True, deadline_s=deadline_s)
+    with run_lock(run_dir, "coco batch"):
+        return await _adrive(run_dir, ctx, config, inputs, on_update, resume=True, deadline_s=deadline_s)
 
 
 def new_run(
@@ -108,7 +134,7 @@ def new_run(
                 f"{run_dir} already holds a run; continue it with `coco resume {run_dir}`, "
                 "pick another -o, or pass --force to start over"
             )
-        shutil.rmtree(run_dir)
+        _clear(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     settings = {
         "thread_id": f"{run_dir.name}-{uuid.uuid4().hex[:8]}",
@@ -122,19 +148,45 @@ def new_run(
     return settings["thread_id"], inputs
 
 
-def saved_run(run_dir: Path, ctx: RunContext | None) -> tuple[RunContext, str, dict[str, Any]]:
-    """Read run.json back: the context (unless given), the thread id and the graph's input."""
-    if not (run_dir / SETTINGS_FILE).exists():
+def _clear(run_dir: Path) -> None:
+    """Empty a run directory for --force, all but its lock file (which the caller holds)."""
+    for child in run_dir.iterdir():
+        if child.name == LOCK_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def saved_run(
+    run_dir: Path, ctx: RunContext | None, *, edits: bool = True
+) -> tuple[RunContext, str, dict[str, Any]]:
+    """Read run.json back: the context (unless given), the thread id and the graph's input. The settings the
+    latest `coco edit` changed for its branch (``edits[-1].context``) apply over either, unless ``edits`` is
+    False (a new edit starts from the run's own settings)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SETTINGS_FILE).is_file():
         raise RunDirError(
             f"{run_dir} is not a coco run directory (no {SETTINGS_FILE}); start one with `coco generate`"
         )
-    settings = read_json(run_dir / SETTINGS_FILE)
-    ctx = ctx or context_from_settings(settings["context"])
+    try:
+        settings = read_json(run_dir / SETTINGS_FILE)
+        settings["context"], settings["thread_id"], settings["prompt"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunDirError(f"{run_dir}/{SETTINGS_FILE} is unreadable ({exc}); it is not a usable run") from exc
+    overrides = (((settings.get("edits") or [{}])[-1] or {}).get("context") or {}) if edits else {}
+    if ctx is None:
+        ctx = context_from_settings({**settings["context"], **overrides})
+    elif overrides:
+        import dataclasses
+
+        ctx = dataclasses.replace(ctx, **overrides)
     inputs = {
         "prompt": settings["prompt"],
         "run_dir": str(run_dir),
         "format": ctx.format,
-        "texts": settings["texts"],
+        "texts": settings.get("texts") or [],
     }
     return ctx, settings["thread_id"], inputs
 
@@ -158,6 +210,16 @@ def _finished(run_dir: Path, resume: bool, snapshot: Any) -> bool:
     return bool(resume and snapshot.values and not snapshot.next and (run_dir / RESULT_FILE).exists())
 
 
+def paused_result(snapshot: Any, ctx: RunContext) -> dict[str, Any]:
+    """A run waiting for review: result.json's record with status ``paused`` and the ``review`` that waits."""
+    review = snapshot.interrupts[0].value if snapshot.interrupts else {}
+    result = build_result({**snapshot.values, "status": "paused"}, settings_of(ctx))
+    return result | {"review": review, "finished": None}
+
+
+_FROM_CHECKPOINT = object()  # _drive's default start: the inputs for a new run, the last checkpoint on resume
+
+
 def _drive(
     run_dir: Path,
     ctx: RunContext,
@@ -166,6 +228,7 @@ def _drive(
     on_update: OnUpdate | None,
     *,
     resume: bool = False,
+    start: Any = _FROM_CHECKPOINT,
 ) -> dict[str, Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -175,14 +238,21 @@ def _drive(
         with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_FILE)) as saver:
             graph = build_graph().compile(checkpointer=saver)
             snapshot = graph.get_state(config)
-            if _finished(run_dir, resume, snapshot):
-                return read_json(run_dir / RESULT_FILE)  # finished already: nothing to redo
-            start = None if (resume and snapshot.values) else inputs
-            append_trace(run_dir, {"node": "runner", "decision": "resume" if start is None else "start"})
+            if start is _FROM_CHECKPOINT:
+                if _finished(run_dir, resume, snapshot):
+                    return read_json(run_dir / RESULT_FILE)  # finished already: nothing to redo
+                if resume and snapshot.interrupts:
+                    return paused_result(snapshot, ctx)  # waits for a person, not for this process
+                start = None if (resume and snapshot.values) else inputs
+            decision = "start" if start is inputs else "resume" if start is None else "answer"
+            append_trace(run_dir, {"node": "runner", "decision": decision})
             for chunk in graph.stream(start, config, context=ctx, stream_mode="updates", durability="sync"):
                 for node, update in chunk.items():
                     if on_update and isinstance(update, dict):
                         on_update(node, update)
+            snapshot = graph.get_state(config)
+            if snapshot.interrupts:
+                return paused_result(snapshot, ctx)
     except Exception as exc:
         return _crash_result(run_dir, ctx, inputs, exc)
     return read_json(run_dir / RESULT_FILE)
@@ -211,6 +281,8 @@ async def _adrive(
                         snapshot = await graph.aget_state(config)
                         if _finished(run_dir, resume, snapshot):
                             return read_json(run_dir / RESULT_FILE)
+                        if snapshot.interrupts:
+                            return paused_result(snapshot, ctx)
                         start = None if snapshot.values else inputs
                     decision = "resume" if start is None else "start"
                     append_trace(run_dir, {"node": "runner", "decision": decision})
@@ -221,6 +293,9 @@ async def _adrive(
                             for node, update in chunk.items():
                                 if on_update and isinstance(update, dict):
                                     on_update(node, update)
+                    snapshot = await graph.aget_state(config)
+                    if snapshot.interrupts:
+                        return paused_result(snapshot, ctx)
             finally:
                 scope.cancel()  # a node still running in a worker thread starts no further model request
     except TimeoutError as exc:

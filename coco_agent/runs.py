@@ -135,9 +135,12 @@ def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
                 "checks_ok": (a.get("checks") or {}).get("ok"),
                 "verdict": a.get("verdict"),
                 "repairs": a.get("repairs") or [],
+                "source": a.get("source") or "model",  # "human": a person's program (coco edit, review)
+                "reviews": a.get("reviews") or [],
             }
             for a in attempts
         ],
+        "edits": state.get("edits") or [],
         "refinement": state.get("refinement"),
         "finished": now(),
         "version": __version__,

@@ -32,6 +32,8 @@ class AgentState(TypedDict, total=False):
     `attempts` holds one record per round: code_path, draft_path, status, error, checks, verdict, feedback,
     repairs (the repair records; code_orig_path when the program was changed).
     `route` and `why` hold the last routing decision (routers only read them; nodes decide and trace).
+    `edits`: the `coco edit`s on the way to this state (human/edit.py), each ``{"number", "from_round",
+    "round", "previous"?}``; an attempt a person wrote carries ``source: "human"``.
     """
 
     prompt: str
@@ -48,4 +50,5 @@ class AgentState(TypedDict, total=False):
     best_round: int
     final_path: str
     refinement: dict[str, Any]
+    edits: list[dict[str, Any]]
     timings: Annotated[list[dict[str, Any]], operator.add]

@@ -45,7 +45,7 @@ venv_up() {
   say "installing Python packages (first run: a few minutes)"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
-  "$VENV/bin/pip" install -q -e ".[dev,local,render,anthropic,ollama]"
+  "$VENV/bin/pip" install -q -e ".[dev,local,render,anthropic,ollama,studio]"
   echo "$want" >"$stamp"
 }
 

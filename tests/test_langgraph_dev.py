@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
-from programs import ACCEPT, GOOD_BARS
+from programs import ACCEPT, GOOD_BARS, GOOD_BARS_V2
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +37,98 @@ def _critic_models(server) -> list[str]:
         for body in server.chat_requests
         if any(isinstance(m.get("content"), list) for m in body.get("messages", []))
     ]
+
+
+def _start(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str, object]:
+    """`langgraph dev` on a free loopback port; (process, base URL, log file) once /ok answers."""
+    port = _free_port()
+    cli = Path(sys.executable).with_name("langgraph")
+    cmd = [str(cli), "dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if _call(f"{base}/ok", timeout=2).get("ok"):
+                return server, base, log
+        except OSError:
+            time.sleep(0.5)
+    _stop(server, log)
+    pytest.fail("langgraph dev did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
+
+
+def _stop(server: subprocess.Popen, log) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def _server_env(openai_server) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI", "ANTHROPIC", "LANGSMITH", "LANGCHAIN", "COCO_"))
+    }
+    env |= {"LANGGRAPH_CLI_NO_ANALYTICS": "1", "LANGSMITH_TRACING": "false", "NO_COLOR": "1"}
+    return env | {"COCO_LLM": "openai:test-model", "OPENAI_BASE_URL": openai_server.base_url}
+
+
+def test_langgraph_dev_pauses_for_review_and_the_sdk_resumes_it(tmp_path, openai_server):
+    """A run with context review=all pauses at the draft, then at the refined image; the LangGraph SDK sees each
+    interrupt (with what waits) and resumes it with Command(resume=...): a rejection reaches the code writer."""
+    from langgraph_sdk import get_sync_client
+
+    from coco_agent.rundir import RESULT_FILE, REVIEW_FILE
+
+    server, base, log = _start(tmp_path, _server_env(openai_server))
+    try:
+        client = get_sync_client(url=base)
+        thread = client.threads.create()["thread_id"]
+        run_dir = tmp_path / "served-review"
+        context = {"sandbox": "process", "review": "all"}
+        openai_server.script(GOOD_BARS, ACCEPT)
+        state = client.runs.wait(
+            thread,
+            "coco",
+            input={"prompt": "bars", "run_dir": str(run_dir)},
+            context=context,
+            raise_error=True,
+        )
+        waiting = client.threads.get_state(thread)
+        assert waiting["next"] == ["review_draft"]
+        interrupts = [i for task in waiting["tasks"] for i in task["interrupts"]]
+        assert interrupts[0]["value"]["point"] == "draft", state
+        assert interrupts[0]["value"]["draft"] == "attempts/01/draft.png"
+        assert (run_dir / REVIEW_FILE).exists() and not (run_dir / RESULT_FILE).exists()
+
+        openai_server.script(GOOD_BARS_V2, ACCEPT)
+        client.runs.wait(
+            thread, "coco", command={"resume": {"action": "reject", "feedback": "orange bars, please"}},
+            context=context,
+        )  # fmt: skip
+        assert "orange bars, please" in json.dumps(openai_server.chat_requests[2]["messages"])
+        waiting = client.threads.get_state(thread)
+        assert [i["value"]["draft"] for t in waiting["tasks"] for i in t["interrupts"]] == [
+            "attempts/02/draft.png"
+        ]
+        client.runs.wait(thread, "coco", command={"resume": {"action": "accept"}}, context=context)
+        waiting = client.threads.get_state(thread)
+        assert [i["value"]["point"] for t in waiting["tasks"] for i in t["interrupts"]] == ["refine"]
+        final = client.runs.wait(thread, "coco", command={"resume": {"action": "accept"}}, context=context)
+        assert final["status"] == "accepted" and final["round"] == 2
+        result = json.loads((run_dir / RESULT_FILE).read_text())
+        assert result["status"] == "accepted" and not (run_dir / REVIEW_FILE).exists()
+        assert [r["action"] for a in result["attempts"] for r in a["reviews"]] == [
+            "reject",
+            "accept",
+            "accept",
+        ]
+    finally:
+        _stop(server, log)
 
 
 def test_langgraph_dev_serves_and_runs_the_graph(tmp_path, openai_server):

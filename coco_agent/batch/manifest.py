@@ -21,7 +21,8 @@ from coco_agent.settings import settings_of
 from coco_agent.version import __version__
 
 # Every run setting must match, except these (not about the result, or duplicates of llm / vlm).
-IGNORED_KEYS = frozenset({"runs_dir", "coder", "critic"})
+# `review` says whether a person is asked, not what the result is: a rerun with or without --review continues.
+IGNORED_KEYS = frozenset({"runs_dir", "coder", "critic", "review"})
 
 
 def run_settings(ctx: RunContext) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from rich.table import Table
 from coco_agent.rundir import SUMMARY_CSV, SUMMARY_JSON
 from coco_agent.safe_text import json_text, markup_text, plain_text, safe_console
 
-COLOURS = {"accepted": "green", "max_rounds": "yellow", "failed": "red"}
+COLOURS = {"accepted": "green", "max_rounds": "yellow", "failed": "red", "paused": "cyan"}
 
 
 class BatchProgress:
@@ -72,7 +72,9 @@ class BatchProgress:
         c = self.counts
         outcomes = (
             f"[green]accepted {c['accepted']}[/] [yellow]max_rounds {c['max_rounds']}[/] "
-            f"[red]failed {c['failed']}[/]" + (f" [dim]skipped {c['skipped']}[/]" if c["skipped"] else "")
+            f"[red]failed {c['failed']}[/]"
+            + (f" [cyan]paused {c['paused']}[/]" if c["paused"] else "")
+            + (f" [dim]skipped {c['skipped']}[/]" if c["skipped"] else "")
         )
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = self.ran / elapsed * 60
@@ -120,6 +122,7 @@ def print_batch_summary(summary: dict[str, Any], out: str, console: Console | No
         "prompts",
         f"{summary['n']} ([green]{statuses['accepted']} accepted[/], [yellow]{statuses['max_rounds']} "
         f"max_rounds[/], [red]{statuses['failed']} failed[/]"
+        + (f", [cyan]{statuses['paused']} waiting for review[/]" if statuses.get("paused") else "")
         + (f", {statuses['pending']} pending" if statuses.get("pending") else "")
         + ")",
     )

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from coco_agent.batch.prompts_file import PromptItem
-from coco_agent.rundir import SUMMARY_CSV, SUMMARY_JSON, result_path, settings_path
+from coco_agent.rundir import REVIEW_FILE, SUMMARY_CSV, SUMMARY_JSON, result_path, settings_path
 from coco_agent.runs import now, read_json
 from coco_agent.safe_text import json_text
 
 NODES = ("prepare", "write_code", "repair", "execute", "check", "critique", "refine", "finalize")
-STATUSES = ("accepted", "max_rounds", "failed", "pending")
+STATUSES = ("accepted", "max_rounds", "failed", "paused", "pending")  # paused: waits for `coco review`
+UNFINISHED = ("paused", "pending")
 CSV_FIELDS = (
     "id",
     "line",
@@ -34,6 +35,7 @@ CSV_FIELDS = (
     "critic",
     "refiner",
     "refinement_kept",
+    "edited",
     "scores",
     "error",
     "prompt",
@@ -44,6 +46,10 @@ def summary_row(item: PromptItem, run_dir: Path, error: str | None = None) -> di
     """The summary row of one prompt: from its result.json, else ``pending`` (not finished yet)."""
     row: dict[str, Any] = {"id": item.id, "line": item.line, "prompt": item.prompt[:300]}
     result = _read(result_path(run_dir))
+    if result is None and not error and (run_dir / REVIEW_FILE).is_file():
+        review = _read(run_dir / REVIEW_FILE) or {}
+        why = f"waits for review of the {review.get('point', 'draft')}: coco review {run_dir}"
+        return row | {"status": "paused", "rounds": review.get("round") or 0, "seconds": 0.0, "error": why}
     if result is None or error:
         status = "failed" if error else "pending"
         why = error or (
@@ -59,6 +65,7 @@ def summary_row(item: PromptItem, run_dir: Path, error: str | None = None) -> di
         "models": result.get("models") or {},
         "refiner": result.get("refiner"),
         "refinement_kept": refinement.get("kept") if refinement else None,
+        "edited": len(result.get("edits") or []),  # `coco edit`s on the run's line (its human attempts)
         "scores": result.get("scores"),
         "error": result.get("error", ""),
         "meta": item.meta or None,
@@ -77,7 +84,7 @@ class Aggregates:
 
     def add(self, row: dict[str, Any]) -> None:
         self.statuses[row["status"]] += 1
-        if row["status"] in ("pending",):
+        if row["status"] in UNFINISHED:
             return
         self.rounds.append(int(row.get("rounds") or 0))
         self.seconds.append(float(row.get("seconds") or 0.0))
@@ -89,7 +96,7 @@ class Aggregates:
 
     def as_dict(self, wall_seconds: float | None, ran: int) -> dict[str, Any]:
         n = sum(self.statuses.values())
-        finished = n - self.statuses["pending"]
+        finished = n - sum(self.statuses[status] for status in UNFINISHED)
         return {
             "n": n,
             "finished": finished,

@@ -12,11 +12,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from coco_agent.cli import batch, bench, generate, render, report, resume, sandbox, score
+from coco_agent.cli import (
+    batch,
+    bench,
+    edit,
+    generate,
+    render,
+    report,
+    resume,
+    review,
+    sandbox,
+    score,
+    studio,
+)
 from coco_agent.cli.display import INTERRUPTED_RUN
 from coco_agent.cli.exit_codes import ExitCode
 
-COMMANDS = (generate, resume, render, sandbox, batch, report, score, bench)
+COMMANDS = (generate, resume, render, sandbox, batch, report, score, bench, edit, review, studio)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
             with BatchProgress() as progress:
                 summary = run_batch(options, on_event=progress)
             print_batch_summary(summary, str(args.out))
+        if not args.json:
+            from coco_agent.human.review import waiting_runs
+
+            display.runs_waiting([str(path) for path in waiting_runs(args.out)])
     except (PromptsFileError, BatchRefused, BatchAborted, ValueError) as exc:
         return display.fail(exc)
     except KeyboardInterrupt:
@@ -61,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def exit_code(summary: dict[str, Any]) -> ExitCode:
-    """OK when every prompt has an outcome, else FAILED (saying how many have none)."""
-    pending = (summary.get("statuses") or {}).get("pending", 0)
-    if not pending:
-        return ExitCode.OK
-    display.batch_incomplete(pending)
-    return ExitCode.FAILED
+    """OK when every prompt has an outcome; PAUSED when the others wait for review (`coco review`); else
+    FAILED (saying how many have none)."""
+    statuses = summary.get("statuses") or {}
+    pending = statuses.get("pending", 0)
+    if pending:
+        display.batch_incomplete(pending)
+        return ExitCode.FAILED
+    return ExitCode.PAUSED if statuses.get("paused") else ExitCode.OK

@@ -69,10 +69,82 @@ def show_result(result: dict[str, Any], as_json: bool) -> ExitCode:
     if as_json:
         print(json_text(result, indent=2))
         return code
+    if result.get("status") == "paused":
+        review_waiting(result.get("review") or {}, (result.get("paths") or {}).get("run_dir", ""))
+        return code
     from coco_agent.progress import print_summary
 
     print_summary(result)
     return code
+
+
+# ------------------------------------------------------------------------------------------- reviews
+
+
+def review_waiting(review: dict[str, Any], run_dir: str, *, image: bool = False) -> None:
+    """What a paused run waits for: the point, the draft (inline when the terminal shows images and ``image``),
+    the critique, the planned refinement or the refined image, and how to answer. Paths are never shortened."""
+    from pathlib import Path
+
+    out = safe_console(file=sys.stdout)
+    point = review.get("point")
+    title = "the draft, before refinement" if point == "draft" else "the refined image, before it counts"
+    out.print(f"[bold yellow]waiting for review[/]: {markup_text(title)}", highlight=False)
+    rows: list[tuple[str, str]] = [("run", run_dir)]
+    rows.append(("round", f"{review.get('round')} (draft of round {review.get('draft_round')})"))
+    for key in ("draft", "code", "refined", "final"):
+        if review.get(key):
+            rows.append((key, str(Path(run_dir) / review[key])))
+    verdict = review.get("verdict") or {}
+    if verdict:
+        problems = "; ".join(str(p) for p in verdict.get("problems") or [])
+        critique = f"score {verdict.get('score')}: {verdict.get('summary', '')}"
+        rows.append(("critique", critique + (f" ({problems})" if problems else "")))
+    elif point == "draft":
+        rows.append(("critique", "none (no critic)"))
+    decision = review.get("decision") or {}
+    if decision.get("why"):
+        rows.append(("agent", f"{decision.get('status')}: {decision['why']}"))
+    plan = review.get("planned_refinement") or review.get("refinement") or {}
+    if plan:
+        rows.append(("refinement", refinement_line(plan)))
+    if review.get("error"):
+        rows.append(("last answer", f"refused: {review['error']}"))
+    for key, value in rows:
+        out.print(plain_text(f"  {key:<11} {value}"), soft_wrap=True, highlight=False)
+    if image:
+        from coco_agent.cli.inline_image import show_inline
+
+        for key in ("draft", "final") if point == "refine" else ("draft",):
+            if review.get(key):
+                show_inline(Path(run_dir) / review[key])
+    cmd = f"coco review {run_dir}"
+    answer = f'answer: {cmd} accept | {cmd} reject "what is wrong" | {cmd} edit'
+    out.print(plain_text(answer), soft_wrap=True, highlight=False)
+
+
+def refinement_line(plan: dict[str, Any]) -> str:
+    """One line for a planned refinement (draft review) or the refinement record (final review)."""
+    strength = plan.get("strength") or {}
+    parts = [f"refiner {plan.get('refiner')}"]
+    if strength.get("level"):
+        parts.append(f"level {strength.get('level')} ({strength.get('why', '')})")
+    for key in ("what", "why"):
+        if plan.get(key):
+            parts.append(str(plan[key]))
+    if "kept" in plan:
+        parts.append("refined image kept" if plan["kept"] else "the draft stays final")
+    return "; ".join(parts)
+
+
+def runs_waiting(paths: list[Any]) -> None:
+    """The runs of a batch that wait for review, and how to answer them."""
+    if not paths:
+        return
+    err = stderr_console()
+    err.print(f"[yellow]{len(paths)} run(s) wait for review[/]:", highlight=False)
+    for path in paths:
+        err.print(plain_text(f"  coco review {path}"), soft_wrap=True, highlight=False)
 
 
 def interrupted_batch() -> ExitCode:

@@ -18,10 +18,14 @@ class ExitCode(IntEnum):
     be used, a sandbox, OCR engine or benchmark data that is not available (argparse's own errors are 2 too)."""
     MAX_ROUNDS = 3
     """A final image exists, but the critic never accepted a draft (`generate`, `resume`)."""
+    PAUSED = 4
+    """A run waits for a person (`--review`): answer it with `coco review RUN`; a batch with no prompt pending
+    but some waiting."""
     INTERRUPTED = 130
     """Ctrl-C (128 + SIGINT); finished work is kept: `coco resume RUN_DIR`, or rerun the same batch."""
 
 
 def for_status(status: str | None) -> ExitCode:
     """The exit code of a finished run's status (result.json): accepted, max_rounds, anything else failed."""
-    return {"accepted": ExitCode.OK, "max_rounds": ExitCode.MAX_ROUNDS}.get(status or "", ExitCode.FAILED)
+    codes = {"accepted": ExitCode.OK, "max_rounds": ExitCode.MAX_ROUNDS, "paused": ExitCode.PAUSED}
+    return codes.get(status or "", ExitCode.FAILED)

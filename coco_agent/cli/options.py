@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 from coco_agent import formats
-from coco_agent.context import RunContext
+from coco_agent.context import REVIEW_POINTS, RunContext
 from coco_agent.environment import ENV_VARS
 from coco_agent.sandbox.backends import KINDS
 
@@ -119,6 +119,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         "repairs",
         "run the model's program as written (no indentation/colour/legend/keyword repairs)",
         (("action", "store_false"),),
+    ),
+    RunOption(
+        "--review",
+        "review",
+        "pause for a person (`coco review RUN`) before the draft is refined, before the refined image counts, or "
+        "both" + _default("review"),
+        (("choices", REVIEW_POINTS),),
     ),
     RunOption(
         "--ocr",

@@ -66,6 +66,9 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
                     "captured": result.extra.get("captured", ""),
                     "size": [result.width, result.height],
                     "boxes": [list(box) for box in result.text_boxes],
+                    "texts": getattr(
+                        result, "texts", None
+                    ),  # the drawn strings, where the renderer knows them
                 },
             )
             record |= {"text_boxes_path": rel(state["run_dir"], boxes), "text_boxes": len(result.text_boxes)}

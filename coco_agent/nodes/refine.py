@@ -14,6 +14,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from coco_agent.context import RunContext
+from coco_agent.nodes.refine_changed import previous_final, refine_changed_regions
 from coco_agent.refiners import load_refiner
 from coco_agent.refiners.base import RefineRequest
 from coco_agent.refiners.guardrail import verify
@@ -37,7 +38,11 @@ def refine(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
     if ctx.refiner in ("", "none", None):
         record |= {"kept": False, "why": "no refiner (--refiner none): the final image is the draft"}
     else:
-        record |= refine_and_verify(state, ctx, draft_path, run_dir)
+        previous = previous_final(state)  # after `coco edit` of a refined run: only what changed
+        regional = None
+        if previous:
+            regional = refine_changed_regions(state, ctx, draft_path, run_dir, previous, sandbox_text_regions)
+        record |= regional if regional is not None else refine_and_verify(state, ctx, draft_path, run_dir)
     final_path: str | None = FINAL_FILE
     if record["kept"]:  # written by this process from the refiner's pixels
         shutil.copyfile(run_dir / REFINED_FILE, run_dir / FINAL_FILE)

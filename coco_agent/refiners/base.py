@@ -21,6 +21,9 @@ class RefineRequest:
     level: str | None = None  # light | medium | strong (refiners/policy.py)
     protect: list[tuple[int, int, int, int]] | None = None  # inpainting keeps these boxes; None: found by OCR
     protect_source: str | None = None  # where `protect` came from ("sandbox": the drawing code's text)
+    repaint: Image.Image | None = (
+        None  # inpainting repaints only where this L mask is white (None: everywhere)
+    )
 
 
 @dataclass

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageFilter
+from PIL import Image, ImageChops, ImageFilter
 
 from coco_agent.models.content import flatten_rgb
 from coco_agent.models.weights import locate_weights
@@ -88,7 +88,10 @@ class DiffusersRefiner:
         regions: list[tuple[int, int, int, int]] = []
         if self.family.mode == "inpaint":
             regions = request.protect if request.protect is not None else text_regions(draft)
-            call["mask_image"] = protect_mask(draft.size, regions).resize((width, height), Image.NEAREST)
+            mask = protect_mask(draft.size, regions)
+            if request.repaint is not None:  # only these pixels may change (re-refining what an edit changed)
+                mask = ImageChops.darker(mask, request.repaint.convert("L").resize(draft.size, Image.NEAREST))
+            call["mask_image"] = mask.resize((width, height), Image.NEAREST)
             settings["protected_regions"] = len(regions)
             settings["protected_from"] = (
                 "ocr" if request.protect is None else request.protect_source or "caller"

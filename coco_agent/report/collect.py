@@ -16,6 +16,7 @@ from coco_agent.rundir import (
     ERROR_FILE,
     FINAL_FILE,
     RESULT_FILE,
+    REVIEW_FILE,
     SETTINGS_FILE,
     SUMMARY_JSON,
     attempt_dirs,
@@ -44,6 +45,7 @@ class RunRow:
     refinement_kept: bool | None = None
     scores: dict[str, Any] | None = None
     error: str = ""
+    edited: int = 0  # `coco edit`s on the run's line
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Attempt:
     critique: dict[str, Any] | None
     error: str
     decisions: list[dict[str, Any]]
+    source: str = "model"  # "human": a person wrote the program (coco edit, a review's edit)
 
 
 @dataclass
@@ -115,12 +118,16 @@ def read_row(run_dir: Path) -> RunRow:
     result = _read(run_dir / RESULT_FILE)
     settings = _read(run_dir / SETTINGS_FILE) or {}
     if result is None:
+        paused = (run_dir / REVIEW_FILE).is_file()
         return RunRow(
             id=run_dir.name,
             run_dir=run_dir,
-            status="pending",
+            status="paused" if paused else "pending",
             prompt=settings.get("prompt", ""),
-            error="not finished (interrupted, or still running)",
+            error="waits for review: coco review RUN"
+            if paused
+            else "not finished (interrupted, or still running)",
+            edited=len(settings.get("edits") or []),
         )
     models = result.get("models") or {}
     refinement = result.get("refinement") or {}
@@ -137,6 +144,7 @@ def read_row(run_dir: Path) -> RunRow:
         refinement_kept=refinement.get("kept") if refinement else None,
         scores=result.get("scores"),
         error=result.get("error") or "",
+        edited=len(result.get("edits") or []),
     )
 
 
@@ -162,6 +170,7 @@ def read_detail(row: RunRow) -> RunDetail:
                 critique=critique,
                 error=_text(folder / ERROR_FILE, TEXT_LIMIT) or "",
                 decisions=[t for t in trace if t.get("round") == rnd and t.get("node") != "runner"],
+                source=(records.get(rnd) or {}).get("source") or "model",
             )
         )
     refinement = (result or {}).get("refinement")
@@ -197,9 +206,22 @@ def _existing(run_dir: Path, rel: str | None) -> Path | None:
 
 def _safe_trace(run_dir: Path) -> list[dict[str, Any]]:
     try:
-        return read_trace(run_dir)
+        return current_line(read_trace(run_dir))
     except (OSError, ValueError):
         return []
+
+
+def current_line(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trace lines of the run's current line: a `coco edit` entry (node ``edit``, the round it wrote) drops
+    the earlier lines of that round and later ones, which belong to the line the edit replaced (its files are
+    under edits/NN/replaced/; trace.jsonl itself keeps every line)."""
+    kept: list[dict[str, Any]] = []
+    for entry in trace:
+        rnd = entry.get("round")
+        if entry.get("node") == "edit" and isinstance(rnd, int):
+            kept = [e for e in kept if not (isinstance(e.get("round"), int) and e["round"] >= rnd)]
+        kept.append(entry)
+    return kept
 
 
 def _text(path: Path, limit: int) -> str | None:

@@ -30,7 +30,7 @@ from coco_agent.report.collect import Attempt, RunDetail, RunRow, Target
 from coco_agent.sandbox.base import SandboxLimits
 from coco_agent.sandbox.png import ImageRejected, clean_png, read_bounded, walk_png
 
-STATUS_ORDER = ("accepted", "max_rounds", "failed", "pending")
+STATUS_ORDER = ("accepted", "max_rounds", "failed", "paused", "pending")
 _FORMATTER = HtmlFormatter(cssclass="hl", wrapcode=True)
 # Programs are untrusted text and pygments' lexers are quadratic on some of it (XmlLexer on a run of '&' or of
 # '<!--', PythonLexer on blank lines that hold a space): longer programs, and any the lexer is still busy with
@@ -202,7 +202,7 @@ def _table_row(row: RunRow, score_names: list[str], linked: bool) -> str:
     name = f"<a href='#run-{ident}'>{ident}</a>" if linked else ident
     cells = [
         f"<td>{name}</td>",
-        f"<td data-value='{escape(row.status)}'>{_badge(row.status)}</td>",
+        f"<td data-value='{escape(row.status)}'>{_badge(row.status)}{_edited(row)}</td>",
         f"<td class='num'>{row.rounds}</td>",
         f"<td class='num'>{row.seconds:.1f}</td>",
     ]
@@ -234,7 +234,7 @@ def _section(detail: RunDetail, images: Images) -> str:
     row = detail.row
     parts = [
         f"<section class='run' id='run-{escape(row.id)}' data-status='{escape(row.status)}'>",
-        f"<h2>{escape(row.id)} {_badge(row.status)} <span class='muted'>{row.rounds} round(s), "
+        f"<h2>{escape(row.id)} {_badge(row.status)}{_edited(row)} <span class='muted'>{row.rounds} round(s), "
         f"{row.seconds:.1f} s</span></h2>",
         f"<div class='prompt-text'>{escape(row.prompt)}</div>",
     ]
@@ -268,8 +268,9 @@ def _attempt(attempt: Attempt, images: Images) -> str:
     if attempt.critique:
         right.append(_critique(attempt.critique))
     right.append("".join(_decision(d) for d in attempt.decisions))
+    by = " <span class='badge human'>written by a person</span>" if attempt.source == "human" else ""
     return (
-        f"<div class='attempt'><h3>Round {attempt.round} <span class='muted'>({status})</span></h3>"
+        f"<div class='attempt'><h3>Round {attempt.round}{by} <span class='muted'>({status})</span></h3>"
         f"<div class='cols'><div>{''.join(left)}</div><div>{''.join(right)}</div></div></div>"
     )
 
@@ -346,6 +347,13 @@ def _refinement(detail: RunDetail, images: Images) -> str:
         parts.append("<p class='muted'>no final image</p>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def _edited(row: RunRow) -> str:
+    """The mark of a run a person edited (`coco edit`)."""
+    if not row.edited:
+        return ""
+    return f" <span class='badge edited' title='{row.edited} edit(s) by a person'>edited</span>"
 
 
 def _badge(status: str) -> str:

@@ -14,6 +14,7 @@ from coco_worker.pixels import pil_to_png
 PROGRAM_NAME = "program.py"  # the file name a job's program runs under (tracebacks, linecache)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 Found = tuple[bytes, str, list | None]  # (PNG, how it was found, text boxes or None when unknown)
+# A renderer may add a fourth item: a dict of more result fields ("texts": the drawn strings).
 
 
 class Capture:

@@ -17,12 +17,12 @@ from coco_worker.pixels import Rejected
 from coco_worker.protocol import write_frame
 from coco_worker.renderers import RENDERERS
 from coco_worker.seccomp import install_job_filter
-from coco_worker.textboxes import finish_boxes
+from coco_worker.textboxes import finish_boxes, sane_texts
 
 
 def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
     """Runs in the forked child: execute the program, capture its picture, write one frame, exit."""
-    status, error, png, how, boxes = "ok", "", b"", "", None
+    status, error, png, how, boxes, more = "ok", "", b"", "", None, {}
     namespace: dict = {"__name__": "__main__", "__file__": PROGRAM_NAME, "__builtins__": __builtins__}
     renderer = RENDERERS.get(fmt)
     capture = Capture(fmt, limits["max_pixels"], RENDERERS)
@@ -31,7 +31,8 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
         document = getattr(renderer, "document", None)
         found = document(source, limits["max_pixels"]) if document is not None else None
         if found is not None:
-            png, how, boxes = found
+            png, how, boxes, *rest = found
+            more = rest[0] if rest else {}
         else:
             capture.install()
             linecache.cache[PROGRAM_NAME] = (len(source), None, source.splitlines(True), PROGRAM_NAME)
@@ -47,7 +48,8 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
             sys.stderr.flush()
             found = capture.result(namespace, os.getcwd())
             if found:
-                png, how, boxes = found
+                png, how, boxes, *rest = found
+                more = rest[0] if rest else {}
             else:
                 status, error = (
                     "no_image",
@@ -72,6 +74,10 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
             header["text_boxes"] = finish_boxes(boxes, png)
         except Exception:  # a program that broke the measuring: unknown, never a failed job
             header["text_boxes"] = None
+        try:
+            header["texts"] = sane_texts(more.get("texts")) if isinstance(more, dict) else None
+        except Exception:
+            header["texts"] = None
     write_frame(result_fd, header, png if status == "ok" else b"")
     os._exit(0)
 

@@ -2,7 +2,7 @@
 
 In the zygote: a writable copy of the baked font cache, CJK glyph fallback, and a warm-up draw so forked jobs
 find the caches filled. In each job: savefig/show/backend hooks, the pixel cap on every Agg canvas, and the
-pixel boxes of every Text artist drawn in the save that made the PNG.
+pixel boxes of every Text artist drawn in the save that made the PNG, with its string, size, angle and colour.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import tempfile
 
 from coco_worker.capture import Capture, Found, name_of
 from coco_worker.pixels import Rejected, check_pixels, number
+from coco_worker.protocol import MAX_TEXTS
 from coco_worker.textboxes import _pixel_box, _same_canvas, png_dimensions
 
 NAME = "matplotlib"
@@ -111,7 +112,7 @@ class Hooks:
         def figure_draw(fig, renderer, *args, **kwargs):
             if fig is job._grabbing:
                 size = getattr(renderer, "get_canvas_width_height", lambda: None)()
-                job._mpl_pass = {"renderer": renderer, "size": size, "boxes": [], "bad": False}
+                job._mpl_pass = {"renderer": renderer, "size": size, "boxes": [], "texts": [], "bad": False}
             return original_figure_draw(fig, renderer, *args, **kwargs)
 
         @functools.wraps(original_text_draw)
@@ -125,6 +126,12 @@ class Hooks:
                     box, run["bad"] = None, True
                 if box is not None:
                     run["boxes"].append(box)
+                    try:
+                        run["texts"].append(_mpl_text_record(text, renderer, box))
+                    except Exception:
+                        run["texts"] = None
+                    if run["texts"] is not None and len(run["texts"]) > MAX_TEXTS:
+                        run["texts"] = None
             return result
 
         matplotlib.figure.Figure.draw = figure_draw
@@ -150,10 +157,11 @@ class Hooks:
             png, run = buf.getvalue(), self._mpl_pass
         finally:
             self._grabbing, self._mpl_pass = None, None
-        boxes, size = None, png_dimensions(png)
+        boxes, texts, size = None, None, png_dimensions(png)
         if run is not None and not run["bad"] and _same_canvas(run["size"], size):
             boxes = run["boxes"]  # the draw that made this PNG, on a canvas of the PNG's size
-        self.figures.append((png, how, boxes))
+            texts = run["texts"]
+        self.figures.append((png, how, boxes, {"texts": texts}))
 
     def open_figures(self) -> None:
         plt = sys.modules.get("matplotlib.pyplot")
@@ -271,6 +279,25 @@ def _drop_open_fonts() -> None:
     if parse is not None and hasattr(parse, "cache_clear"):
         parse.cache_clear()
     gc.collect()
+
+
+def _mpl_text_record(text, renderer, box: list[int]) -> dict:
+    """The string a Text artist drew in `box`, its size in pixels, angle and colour (the editable deliverable)."""
+    from matplotlib.colors import to_hex
+
+    string = (
+        text._get_wrapped_text()
+        if text.get_wrap() and hasattr(text, "_get_wrapped_text")
+        else text.get_text()
+    )
+    return {
+        "text": str(string),
+        "box": list(box),
+        "container": None,
+        "font_px": round(float(renderer.points_to_pixels(text.get_fontsize())), 2),
+        "rotation": round(float(text.get_rotation()), 2),
+        "color": to_hex(text.get_color()),
+    }
 
 
 def _mpl_text_box(text, renderer, size) -> list[int] | None:

@@ -12,12 +12,13 @@ import sys
 
 from coco_worker.capture import PROGRAM_NAME, Capture, Found, name_of
 from coco_worker.pixels import check_pixels, pil_to_png
+from coco_worker.protocol import MAX_TEXTS
 from coco_worker.textboxes import _pixel_box
 
 NAME = "pil"
 FALLBACKS = ("matplotlib", "file", "svg")
 
-PIL_TEXT = "_coco_text_boxes"  # attribute on a PIL image: its text boxes, None/absent when unknown
+PIL_TEXT = "_coco_text_boxes"  # attribute on a PIL image: its drawn strings ({text, box, ...}), None: unknown
 
 
 class Hooks:
@@ -186,8 +187,10 @@ class Hooks:
         found = self.saved or self.from_globals(namespace)
         if not found:
             return None
-        boxes = getattr(found[0], PIL_TEXT, None)
-        return pil_to_png(found[0], self.capture.max_pixels), found[1], None if boxes is None else list(boxes)
+        records = getattr(found[0], PIL_TEXT, None)
+        boxes = None if records is None else [list(r["box"]) for r in records]
+        texts = None if records is None or len(records) > MAX_TEXTS else [dict(r) for r in records]
+        return pil_to_png(found[0], self.capture.max_pixels), found[1], boxes, {"texts": texts}
 
 
 def preload(full_warm_up: bool = True) -> None:
@@ -211,9 +214,36 @@ def _note_pil_text(draw, signature, measure: set, args: tuple, kwargs: dict) -> 
             text = text.decode("latin-1")
         if not str(text).strip():
             return
-        boxes.append(_pixel_box(*draw.textbbox(**call)))
+        box = _pixel_box(*draw.textbbox(**call))
+        boxes.append({"text": str(text), "box": box, "container": None, **_pil_style(draw, bound.arguments)})
     except Exception:
         setattr(image, PIL_TEXT, None)
+
+
+def _pil_style(draw, arguments: dict) -> dict:
+    """The font size (pixels) and fill colour of an ImageDraw.text call, where they can be known."""
+    style: dict = {"font_px": None, "rotation": 0, "color": None}
+    font = arguments.get("font") or getattr(draw, "font", None)
+    size = arguments.get("font_size") or getattr(font, "size", None)
+    if type(size) in (int, float) and 0 < size < 10_000:
+        style["font_px"] = float(size)
+    fill = arguments.get("fill")
+    try:
+        if isinstance(fill, str):
+            from PIL import ImageColor
+
+            fill = ImageColor.getrgb(fill)
+        if isinstance(fill, int):
+            fill = (fill, fill, fill) if 0 <= fill < 256 else None
+        if (
+            isinstance(fill, tuple)
+            and len(fill) >= 3
+            and all(type(c) is int and 0 <= c < 256 for c in fill[:3])
+        ):
+            style["color"] = "#{:02x}{:02x}{:02x}".format(*fill[:3])
+    except (ValueError, TypeError):
+        pass
+    return style
 
 
 def _add_pil_boxes(target, source, offset) -> None:
@@ -228,4 +258,6 @@ def _add_pil_boxes(target, source, offset) -> None:
     if theirs is None:
         setattr(target, PIL_TEXT, None)
         return
-    mine.extend([x0 + dx, y0 + dy, x1 + dx, y1 + dy] for x0, y0, x1, y1 in theirs)
+    for record in theirs:
+        x0, y0, x1, y1 = record["box"]
+        mine.append({**record, "box": [x0 + dx, y0 + dy, x1 + dx, y1 + dy]})

@@ -1,0 +1,50 @@
+"""Deliverables next to final.png: final.svg, the editable layered picture (``editable_svg``).
+
+``write_deliverables(state)`` is what finalize calls: it reads the chosen draft's text (attempts/NN/
+text_boxes.json, or the SVG program itself) and writes final.svg beside final.png; it never fails a run
+(a problem is the record's ``why``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from coco_agent.rundir import FINAL_SVG_FILE
+
+
+def write_deliverables(state: dict[str, Any]) -> dict[str, Any]:
+    """final.svg for a run that has a final image; ``{"svg": record}`` (see editable_svg.write_editable_svg)."""
+    run_dir = Path(state.get("run_dir") or ".")
+    final = state.get("final_path")
+    target = run_dir / FINAL_SVG_FILE
+    if not final:
+        target.unlink(missing_ok=True)
+        return {}
+    best = next((a for a in state.get("attempts") or [] if a.get("round") == state.get("best_round")), {})
+    try:
+        from coco_agent import formats
+        from coco_agent.deliverables.editable_svg import write_editable_svg
+        from coco_agent.runs import read_json
+
+        saved = read_json(run_dir / best["text_boxes_path"]) if best.get("text_boxes_path") else {}
+        fmt = formats.get(state.get("format") or formats.DEFAULT)
+        source = None
+        if fmt.name == "svg" and best.get("code_path"):
+            source = (run_dir / best["code_path"]).read_text(encoding="utf-8")
+        size = saved.get("size")
+        record = write_editable_svg(
+            target,
+            run_dir / final,
+            texts=saved.get("texts"),
+            boxes=saved.get("boxes"),
+            size=tuple(size) if isinstance(size, list) and len(size) == 2 else None,
+            svg_source=source,
+            title=state.get("prompt", ""),
+        )
+    except Exception as exc:  # a deliverable never costs the run its result
+        target.unlink(missing_ok=True)
+        record = {"path": None, "why": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    if record.get("path") is None:
+        target.unlink(missing_ok=True)
+    return {"svg": {k: v for k, v in record.items() if k != "texts"} | {"round": best.get("round")}}
