@@ -3,7 +3,7 @@
 A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
 
     result.json  run.json  trace.jsonl  checkpoints.sqlite  refined.png  final.png  crash.txt
-    attempts/01/  answer.md  code.py | code.svg  code.orig.py  draft.png  output.txt  critique.json
+    attempts/01/  answer.md  code.py | code.svg | code.html | code.dot | code.vl.json  code.orig.py  draft.png  output.txt  critique.json
                   error.txt  error.orig.txt  text_boxes.json
 
 A batch folder (`coco batch -o OUT`): batch.json, summary.json, summary.csv, report.html, and OUT/<id>/ per
@@ -102,7 +102,7 @@ def attempt_dirs(run_dir: str | Path) -> Iterator[tuple[int, Path]]:
 
 def code_file(attempt_folder: str | Path) -> Path | None:
     """The program of an attempt (code.py, code.svg, ...: whatever its format named it), None when none."""
-    for path in sorted(Path(attempt_folder).glob(f"{CODE_STEM}.*")):
-        if path.is_file() and path.suffix and path.stem == CODE_STEM:
+    for path in sorted(Path(attempt_folder).glob(f"{CODE_STEM}.*")):  # code.py, code.svg, code.vl.json
+        if path.is_file() and path.name.partition(".")[0] == CODE_STEM and path.name not in ATTEMPT_FILES:
             return path
     return None

@@ -8,7 +8,7 @@ from typing import Literal, Protocol, get_args
 
 from coco_agent.errors import SandboxUnavailable as SandboxUnavailable  # raised by the sandboxes
 from coco_agent.formats import FormatName
-from coco_agent.sandbox.protocol import MAX_TEXT_BOXES  # a longer list from a worker counts as unknown
+from coco_agent.sandbox.protocol import MAX_TEXT_BOXES, MAX_TEXT_CHARS, MAX_TEXTS  # more: unknown
 
 Status = Literal["ok", "error", "timeout", "oom", "no_image", "rejected"]
 Format = FormatName  # the draft formats: coco_agent/formats/
@@ -51,6 +51,43 @@ def clean_text_boxes(value: object, width: int, height: int) -> list[Box] | None
     return boxes
 
 
+def clean_texts(value: object, width: int, height: int) -> list[dict] | None:
+    """Worker-reported drawn strings, validated: at most MAX_TEXTS records {text, box, container, font_px} with
+    a str, plain-int boxes (not clipped: overflow past the canvas is the point; each corner within ten canvases
+    of it), a container box or None, a font size in px (0 < px < 10000) or None. Anything else makes the
+    whole list None (unknown): the job controls the process that measured them."""
+    if not isinstance(value, list) or len(value) > MAX_TEXTS or width <= 0 or height <= 0:
+        return None
+    span = 10 * max(width, height)
+
+    def box(item: object) -> list[int] | None:
+        if not (isinstance(item, list) and len(item) == 4 and all(type(v) is int for v in item)):
+            raise ValueError
+        if not all(-span <= v <= span for v in item) or item[0] > item[2] or item[1] > item[3]:
+            raise ValueError
+        return list(item)
+
+    texts = []
+    try:
+        for item in value:
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                return None
+            container, font = item.get("container"), item.get("font_px")
+            if font is not None and (type(font) not in (int, float) or not 0 < font < 10_000):
+                return None
+            texts.append(
+                {
+                    "text": clean_text(item["text"], MAX_TEXT_CHARS),
+                    "box": box(item.get("box")),
+                    "container": None if container is None else box(container),
+                    "font_px": None if font is None else round(float(font), 2),
+                }
+            )
+    except ValueError:
+        return None
+    return texts
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Resource limits for one job."""
@@ -90,6 +127,9 @@ class RenderResult:
     # Where the picture shows text the program drew, in its pixels (x0, y0, x1, y1; x1/y1 exclusive), reported
     # by the worker from the drawing calls and validated here; None: unknown (not reported, or not trusted).
     text_boxes: list[Box] | None = None
+    # The drawn strings the renderer knows, with their boxes (not clipped), container boxes and font sizes
+    # (clean_texts); None: unknown. What the geometry checks read (coco_agent/geometry.py).
+    texts: list[dict] | None = None
 
     def __post_init__(self) -> None:
         # A forged result frame can claim any status: never pass an unknown one on.
@@ -108,6 +148,7 @@ class RenderResult:
         self.text_boxes = (
             clean_text_boxes(header.get("text_boxes"), self.width, self.height) if self.ok else None
         )
+        self.texts = clean_texts(header.get("texts"), self.width, self.height) if self.ok else None
 
     @property
     def ok(self) -> bool:

@@ -10,10 +10,12 @@ Frame: 4-byte big-endian header length, UTF-8 JSON header, then ``header["payloa
                   {"type": "ping"} | {"type": "exit"}
   worker -> host  {"type": "ready", "pid", "python", "preloaded", "formats"} once at start-up
                   {"type": "result", "id", "status", "error", "stdout", "stderr", "seconds", "width",
-                   "height", "captured", "text_boxes", "clean", "unclean"} + PNG bytes (status ok only)
+                   "height", "captured", "text_boxes", "texts", "clean", "unclean"} + PNG bytes (status ok only)
                   {"type": "pong", "jobs"} | {"type": "error", "error"}
 "text_boxes" lists where the picture shows drawn text, [[x0, y0, x1, y1], ...] in the PNG's pixels (top-left
-origin, x1/y1 exclusive); null when unknown. "clean"/"unclean" (warm workers only): whether the sandbox is as
+origin, x1/y1 exclusive); null when unknown. "texts" lists the drawn strings the renderer knows, each
+{"text", "box": [x0, y0, x1, y1], "container": [x0, y0, x1, y1] | null, "font_px": number | null} (boxes in
+the PNG's pixels, not clipped: a string may reach past the canvas); null when unknown. "clean"/"unclean" (warm workers only): whether the sandbox is as
 the next job must find it, and if not, why.
 """
 
@@ -29,6 +31,8 @@ HEALTHY = frozenset({"ok", "error", "no_image", "rejected"})  # statuses after w
 MAX_HEADER = 1 << 20
 MAX_DEPTH = 8  # nesting of a frame header; real ones reach 3 (text_boxes: a list of lists)
 MAX_TEXT_BOXES = 1000  # more text boxes than this: reported as unknown (null)
+MAX_TEXTS = 1000  # drawn strings reported with their geometry ("texts"); more: unknown (null)
+MAX_TEXT_CHARS = 300  # characters kept of each reported string
 DEFAULT_LIMITS = {  # a job's "limits", as the worker applies them when the host leaves one out
     "output_bytes": 64 * 1024,
     "max_png_bytes": 32 * 1024 * 1024,

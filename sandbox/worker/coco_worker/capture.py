@@ -14,6 +14,13 @@ from coco_worker.pixels import pil_to_png
 PROGRAM_NAME = "program.py"  # the file name a job's program runs under (tracebacks, linecache)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 Found = tuple[bytes, str, list | None]  # (PNG, how it was found, text boxes or None when unknown)
+# A document renderer may add a fourth item: a dict of more result fields ("texts": the drawn strings).
+
+
+class DocumentError(Exception):
+    """A document renderer's clear refusal or failure (no traceback): status `status`, the message as the error."""
+
+    status = "error"
 
 
 class Capture:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import struct
 
-from coco_worker.protocol import MAX_TEXT_BOXES
+from coco_worker.protocol import MAX_TEXT_BOXES, MAX_TEXT_CHARS, MAX_TEXTS
 
 
 def png_dimensions(png: bytes) -> tuple[int, int] | None:
@@ -86,3 +86,36 @@ def mask_boxes(mask) -> list[list[int]] | None:
         if len(boxes) > MAX_TEXT_BOXES:
             return None
     return sorted(boxes, key=lambda b: (b[1], b[0]))
+
+
+def _int_box(value) -> bool:
+    return isinstance(value, list) and len(value) == 4 and all(type(v) is int for v in value)
+
+
+def sane_texts(value) -> list[dict] | None:
+    """What the worker forwards of a renderer's drawn strings: at most MAX_TEXTS records {text, box, container,
+    font_px} of the right types (strings capped), else None (unknown). The host validates them again."""
+    if not isinstance(value, list) or len(value) > MAX_TEXTS:
+        return None
+    out = []
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("text"), str)
+            or not _int_box(item.get("box"))
+        ):
+            return None
+        container, font = item.get("container"), item.get("font_px")
+        if container is not None and not _int_box(container):
+            return None
+        if font is not None and (type(font) not in (int, float) or not 0 < font < 10_000):
+            return None
+        out.append(
+            {
+                "text": item["text"][:MAX_TEXT_CHARS],
+                "box": item["box"],
+                "container": container,
+                "font_px": font,
+            }
+        )
+    return out
