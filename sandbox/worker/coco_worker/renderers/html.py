@@ -18,6 +18,7 @@ height in px, else 1024 px wide and as tall as the content (a full-page screensh
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import sys
@@ -214,10 +215,10 @@ class Page:
                 self.cdp.send("Runtime.runIfWaitingForDebugger", {}, child)
         elif method == "Target.targetCreated":
             info = params.get("targetInfo") or {}
-            if info.get("browserContextId") == self.context and info.get("openerId"):
-                if info.get("type") == "page":  # window.open: closed before it can do anything
-                    self.popups += 1
-                    self.cdp.send("Target.closeTarget", {"targetId": info.get("targetId")})
+            popup = info.get("browserContextId") == self.context and info.get("openerId")
+            if popup and info.get("type") == "page":  # window.open: closed before it can do anything
+                self.popups += 1
+                self.cdp.send("Target.closeTarget", {"targetId": info.get("targetId")})
         elif method == "Page.loadEventFired" and session == self.session:
             self.loaded = True
         elif method in ("Inspector.targetCrashed", "Target.targetCrashed"):
@@ -329,10 +330,8 @@ class Page:
             ("Target.setDiscoverTargets", {"discover": False}),
             ("Target.disposeBrowserContext", {"browserContextId": self.context}),
         ):
-            try:
+            with contextlib.suppress(CdpError):
                 self.cdp.call(method, params)
-            except CdpError:
-                pass
 
 
 class PageTimeout(DocumentError):
@@ -353,7 +352,7 @@ def declared_size(size: dict) -> tuple[int, int, str]:
             number = float(value) if value is not None else float(default)
         except (TypeError, ValueError):
             number = float(default)
-        if not number == number:  # NaN
+        if number != number:  # NaN
             number = float(default)
         clamped = int(max(MIN_SIDE, min(MAX_SIDE, round(number))))
         if value is not None and clamped != round(number):
