@@ -12,7 +12,8 @@ disposed. After the job the runner asks `check()` whether the browser is as it w
 context or target); on any doubt the worker is retired.
 
 Declared size: ``<meta name="viewport" content="width=W, height=H">``, else the ``body``'s CSS width and
-height in px, else 1024 px wide and as tall as the content (a full-page screenshot).
+height in px, else 1024 px wide and as tall as the content (a full-page screenshot). A page that draws
+asynchronously may set ``window.cocoReady`` to a promise: the screenshot waits for it (within the deadline).
 """
 
 from __future__ import annotations
@@ -254,7 +255,7 @@ class Page:
         try:
             cdp.wait_for(lambda: self.loaded or self.crashed)
             if not self.crashed:
-                self.evaluate("document.fonts.ready.then(() => true)", await_promise=True)
+                self.evaluate(SETTLED_SCRIPT, await_promise=True)
         except CdpError as exc:
             if "in time" in str(exc):
                 raise PageTimeout(
@@ -422,6 +423,12 @@ GEOMETRY_SCRIPT = r"""(() => {
   }
   return out;
 })()"""
+
+# The page's own `window.cocoReady` promise when it set one (a page that draws asynchronously), fonts loaded,
+# then two frames and a short pause: what load-time promises and timers draw is in the picture.
+SETTLED_SCRIPT = """Promise.resolve(window.cocoReady).catch(() => null).then(() => document.fonts.ready)
+  .then(() => new Promise((done) =>
+  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(true), 30)))))"""
 
 CONTENT_SCRIPT = r"""(() => {
   const body = document.body;
