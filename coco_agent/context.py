@@ -34,7 +34,9 @@ class RunContext:
     refiner: str = "none"
     max_rounds: int = 4
     format: FormatName = formats.DEFAULT
-    sandbox: Literal["auto", "docker", "bubblewrap", "process"] = "auto"  # sandbox/backends.py KINDS
+    sandbox: Literal["auto", "docker", "gvisor", "bubblewrap", "process"] = (
+        "auto"  # sandbox/backends.py KINDS
+    )
     timeout_s: float = 30.0
     memory_mb: int = 1024
     model_timeout_s: float = 180.0

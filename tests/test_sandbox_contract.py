@@ -46,6 +46,7 @@ NOTHING = {
 BACKEND_FIXTURES = {
     "docker": "docker_sandbox",
     "docker_per_job": "docker_oneshot_sandbox",
+    "gvisor": "gvisor_sandbox",
     "bwrap_warm": "contract_bwrap_warm",
     "process": "process_sandbox",
 }
@@ -65,7 +66,9 @@ def contract_bwrap_warm():
 
 def _backends():
     return [
-        pytest.param(name, marks=[pytest.mark.docker] if name.startswith("docker") else [], id=name)
+        pytest.param(
+            name, marks=[pytest.mark.docker] if name.startswith(("docker", "gvisor")) else [], id=name
+        )
         for name in BACKEND_FIXTURES
     ]
 

@@ -40,6 +40,23 @@ def one_docker(docker_client, docker_image) -> Iterator:
 
 
 @pytest.fixture(scope="module")
+def one_gvisor(docker_client, docker_image) -> Iterator:
+    from conftest import require
+
+    from coco_agent.sandbox import SandboxUnavailable
+    from coco_agent.sandbox.launchers import GvisorLauncher
+    from coco_agent.sandbox.pool import WarmPool
+
+    try:
+        launcher = GvisorLauncher(client=docker_client, image=docker_image)
+    except SandboxUnavailable as exc:
+        require(False, str(exc))
+    pool = WarmPool(launcher, pool_size=1, max_workers=1)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
 def one_bwrap() -> Iterator:
     if not BWRAP:
         pytest.skip("bubblewrap is not installed (optional)")
@@ -61,7 +78,11 @@ def one_process() -> Iterator:
     pool.close()
 
 
-ISOLATING = [pytest.param("docker", marks=pytest.mark.docker), "bwrap_warm"]
+ISOLATING = [
+    pytest.param("docker", marks=pytest.mark.docker),
+    pytest.param("gvisor", marks=pytest.mark.docker),
+    "bwrap_warm",
+]
 EVERY = [*ISOLATING, "process"]
 
 
