@@ -4,7 +4,7 @@ A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
 
     result.json  run.json  trace.jsonl  checkpoints.sqlite  refined.png  final.png  crash.txt
     attempts/01/  answer.md  code.py | code.svg | code.html | code.dot | code.vl.json  code.orig.py  draft.png  output.txt  critique.json
-                  error.txt  error.orig.txt  text_boxes.json
+                  error.txt  error.orig.txt  text_boxes.json  geometry.json
 
 A batch folder (`coco batch -o OUT`): batch.json, summary.json, summary.csv, report.html, and OUT/<id>/ per
 prompt. The program's name per format (code.py, code.svg) belongs to the format records (``code_file`` in
@@ -42,6 +42,7 @@ CRITIQUE_FILE = "critique.json"  # the critic's verdict
 ERROR_FILE = "error.txt"  # why the round failed
 ORIGINAL_ERROR_FILE = "error.orig.txt"  # a sandbox error the repair step fixed
 TEXT_BOXES_FILE = "text_boxes.json"  # where the program drew text (the refiner keeps those pixels)
+GEOMETRY_FILE = "geometry.json"  # the drawn strings the renderer measured and the geometry checks' problems
 
 # a batch folder
 BATCH_FILE = "batch.json"  # which prompts file and settings made it
@@ -67,6 +68,7 @@ ATTEMPT_FILES = (
     ERROR_FILE,
     ORIGINAL_ERROR_FILE,
     TEXT_BOXES_FILE,
+    GEOMETRY_FILE,
 )
 BATCH_FILES = (BATCH_FILE, SUMMARY_JSON, SUMMARY_CSV, REPORT_FILE)  # no prompt id may take these names
 

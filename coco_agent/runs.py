@@ -133,6 +133,7 @@ def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
                 "draft": a.get("draft_path"),
                 "error": (a.get("error") or "")[-500:],
                 "checks_ok": (a.get("checks") or {}).get("ok"),
+                "geometry": (a.get("geometry") or {}).get("counts"),
                 "verdict": a.get("verdict"),
                 "repairs": a.get("repairs") or [],
             }

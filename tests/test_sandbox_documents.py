@@ -89,7 +89,9 @@ EVERY = [*ISOLATING, "process"]
 @pytest.fixture
 def sandbox(request: pytest.FixtureRequest):
     return request.getfixturevalue(
-        {"docker": "one_docker", "bwrap_warm": "one_bwrap", "process": "one_process"}[request.param]
+        {"docker": "one_docker", "gvisor": "one_gvisor", "bwrap_warm": "one_bwrap", "process": "one_process"}[
+            request.param
+        ]
     )
 
 
