@@ -165,6 +165,8 @@ def render_document(source: str, limits: dict):
     try:
         return page.render(source, int(limits.get("max_pixels", 40_000_000)))
     except CdpError as exc:
+        if time.monotonic() >= page.cdp.deadline:  # the job's time ran out, whatever step it was at
+            raise PageTimeout(f"the page was not drawn before the deadline ({exc})") from None
         raise DocumentError(f"the browser failed while drawing the page: {exc}") from None
     finally:
         page.close()
