@@ -78,7 +78,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption(
         "--format",
         "format",
-        "drawing code; auto: chosen per prompt (says why in the trace and result.json)" + _default("format"),
+        "drawing code; auto: chosen per prompt (the trace and the result say why)" + _default("format"),
         (("choices", ("auto", *FORMATS)),),
     ),
     RunOption("--sandbox", "sandbox", "where programs run" + _default("sandbox"), (("choices", SANDBOXES),)),
