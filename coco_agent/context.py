@@ -37,8 +37,10 @@ class RunContext:
     base_url: str | None = None
     refiner: str = "none"
     max_rounds: int = 4
-    format: FormatName = formats.DEFAULT
-    sandbox: Literal["auto", "docker", "bubblewrap", "process"] = "auto"  # sandbox/backends.py KINDS
+    format: FormatName | Literal["auto"] = formats.DEFAULT  # auto: chosen per prompt (formats/choose.py)
+    sandbox: Literal["auto", "docker", "gvisor", "bubblewrap", "process"] = (
+        "auto"  # sandbox/backends.py KINDS
+    )
     timeout_s: float = 30.0
     memory_mb: int = 1024
     model_timeout_s: float = 180.0
@@ -64,7 +66,8 @@ class RunContext:
         """Raise ValueError with a clear message for settings that cannot work."""
         if not 1 <= self.max_rounds <= 50:
             raise ValueError(f"max_rounds must be between 1 and 50, got {self.max_rounds}")
-        formats.get(self.format)  # ValueError naming the choices
+        if self.format != "auto":
+            formats.get(self.format)  # ValueError naming the choices
         if not 1 <= self.timeout_s <= 600:
             raise ValueError(f"sandbox timeout must be between 1 and 600 seconds, got {self.timeout_s}")
         if not 64 <= self.memory_mb <= 16384:

@@ -20,4 +20,11 @@ def render(name: str, **values: object) -> str:
 
 
 def coder_system(fmt: str) -> str:
+    """The code writer's system prompt for a format; for `auto`, the choice and every format's rules."""
+    if fmt == "auto":
+        rules = [template("format_auto").strip()]
+        rules += [
+            f"### {name}\n{template(record.prompt).strip()}" for name, record in formats.FORMATS.items()
+        ]
+        return render("coder_system", format_rules="\n\n".join(rules))
     return render("coder_system", format_rules=template(formats.get(fmt).prompt).strip())

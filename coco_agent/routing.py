@@ -34,6 +34,14 @@ def after_check(state: dict[str, Any], attempt: dict[str, Any], *, max_rounds: i
         return retry_or_stop(
             state, max_rounds, bullet(problems), "draft failed checks: " + "; ".join(problems)
         )
+    geometry = geometry_problems(attempt)
+    if geometry:
+        feedback = "The renderer measured these text problems in your picture (fix each one):\n" + bullet(
+            geometry
+        )
+        return retry_or_stop(
+            state, max_rounds, feedback, "geometry checks failed: " + "; ".join(geometry)[:300]
+        )
     if critic:
         return Decision("critique", "draft rendered and passed the deterministic checks")
     return accept(state, "no critic configured (--vlm none): deterministic checks passed")
@@ -74,16 +82,25 @@ def retry_or_stop(state: dict[str, Any], max_rounds: int, feedback: str, reason:
 
 
 def best_attempt(attempts: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The draft to keep when no attempt was accepted: passing checks first, then critic score, then latest."""
+    """The draft to keep when no attempt was accepted: passing checks first, then fewest geometry problems,
+    then critic score, then latest."""
     drawn = [a for a in attempts if a.get("draft_path")]
     if not drawn:
         return None
 
     def rank(a: dict[str, Any]) -> tuple:
         verdict = a.get("verdict") or {}
-        return (bool((a.get("checks") or {}).get("ok")), float(verdict.get("score") or 0), a["round"])
+        checks_ok = bool((a.get("checks") or {}).get("ok"))
+        geometry = sum(((a.get("geometry") or {}).get("counts") or {}).values())
+        return (checks_ok, -geometry, float(verdict.get("score") or 0), a["round"])
 
     return max(drawn, key=rank)
+
+
+def geometry_problems(attempt: dict[str, Any]) -> list[str]:
+    """The geometry checks' problems of an attempt (execute measured them: coco_agent/geometry.py)."""
+    geometry = attempt.get("geometry") or {}
+    return [] if geometry.get("ok", True) else list(geometry.get("problems") or ["the text layout failed"])
 
 
 def execution_feedback(attempt: dict[str, Any]) -> str:

@@ -4,10 +4,10 @@ A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
 
     result.json  run.json  trace.jsonl  checkpoints.sqlite  refined.png  final.png  final.svg  crash.txt
     review.json  run.lock
-    attempts/01/  answer.md  code.py | code.svg  code.orig.py  draft.png  output.txt  critique.json
-                  error.txt  error.orig.txt  text_boxes.json
-    edits/01/     edit.json, changed.png (what was refined again), and replaced/: what the edit replaced (result.json, final.png, ..., and the
-                  attempts/NN/ of the rounds after the fork point)
+    attempts/01/  answer.md  code.py | code.svg | code.html | code.dot | code.vl.json  code.orig.py  draft.png
+                  output.txt  critique.json  error.txt  error.orig.txt  text_boxes.json  geometry.json
+    edits/01/     edit.json, changed.png (what was refined again), and replaced/: what the edit replaced
+                  (result.json, final.png, ..., and the attempts/NN/ of the rounds after the fork point)
 
 A batch folder (`coco batch -o OUT`): batch.json, summary.json, summary.csv, report.html, and OUT/<id>/ per
 prompt. The program's name per format (code.py, code.svg) belongs to the format records (``code_file`` in
@@ -49,6 +49,7 @@ CRITIQUE_FILE = "critique.json"  # the critic's verdict
 ERROR_FILE = "error.txt"  # why the round failed
 ORIGINAL_ERROR_FILE = "error.orig.txt"  # a sandbox error the repair step fixed
 TEXT_BOXES_FILE = "text_boxes.json"  # where the program drew text (the refiner keeps those pixels)
+GEOMETRY_FILE = "geometry.json"  # the drawn strings the renderer measured and the geometry checks' problems
 
 # an edit folder, edits/NN/
 EDIT_FILE = "edit.json"  # what the edit did: from which round and checkpoint, the new branch, the settings
@@ -84,6 +85,7 @@ ATTEMPT_FILES = (
     ERROR_FILE,
     ORIGINAL_ERROR_FILE,
     TEXT_BOXES_FILE,
+    GEOMETRY_FILE,
 )
 EDIT_FILES = (EDIT_FILE, CHANGED_MASK_FILE)
 BATCH_FILES = (BATCH_FILE, SUMMARY_JSON, SUMMARY_CSV, REPORT_FILE)  # no prompt id may take these names
@@ -125,7 +127,7 @@ def attempt_dirs(run_dir: str | Path) -> Iterator[tuple[int, Path]]:
 
 def code_file(attempt_folder: str | Path) -> Path | None:
     """The program of an attempt (code.py, code.svg, ...: whatever its format named it), None when none."""
-    for path in sorted(Path(attempt_folder).glob(f"{CODE_STEM}.*")):
-        if path.is_file() and path.suffix and path.stem == CODE_STEM:
+    for path in sorted(Path(attempt_folder).glob(f"{CODE_STEM}.*")):  # code.py, code.svg, code.vl.json
+        if path.is_file() and path.name.partition(".")[0] == CODE_STEM and path.name not in ATTEMPT_FILES:
             return path
     return None

@@ -114,6 +114,7 @@ def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
         "max_rounds": settings.get("max_rounds"),
         "best_round": state.get("best_round"),
         "format": state.get("format", settings.get("format")),
+        "format_choice": state.get("format_choice"),
         "models": {"coder": settings.get("coder"), "critic": settings.get("critic")},
         "refiner": settings.get("refiner"),
         "sandbox": sandboxes[-1] if len(sandboxes) == 1 else (sandboxes or None),
@@ -133,6 +134,7 @@ def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
                 "draft": a.get("draft_path"),
                 "error": (a.get("error") or "")[-500:],
                 "checks_ok": (a.get("checks") or {}).get("ok"),
+                "geometry": (a.get("geometry") or {}).get("counts"),
                 "verdict": a.get("verdict"),
                 "repairs": a.get("repairs") or [],
                 "source": a.get("source") or "model",  # "human": a person's program (coco edit, review)

@@ -39,6 +39,7 @@ class AgentState(TypedDict, total=False):
     prompt: str
     texts: list[str]
     format: str
+    format_choice: dict[str, Any]  # who chose the format and why (the user, the classifier, the code writer)
     run_dir: str
     round: int
     attempts: Annotated[list[dict[str, Any]], merge_attempts]

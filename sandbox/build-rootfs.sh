@@ -1,25 +1,28 @@
 #!/bin/sh
 # Build the sandbox's base root filesystem from Debian packages (no container registry needed).
 #
-#   build-rootfs.sh ROOTFS_DIR [--mirror URL] [--cache-dir DIR] [--squarify-wheel FILE]
+#   build-rootfs.sh ROOTFS_DIR [--mirror URL] [--security-mirror URL] [--cache-dir DIR] [--wheel FILE]...
 #
-# Produces a minimal bookworm tree with the packages in packages.txt, the `squarify` wheel unpacked into
-# dist-packages, an unprivileged `sandbox` user (uid/gid 10001) and a matplotlib font cache in
+# Produces a minimal bookworm tree (main, updates and security, so Chromium is the patched build) with the
+# packages in packages.txt, the wheels Debian does not package (squarify; vl-convert-python, which bundles its
+# own Vega and V8) unpacked into dist-packages, an unprivileged `sandbox` user (uid/gid 10001) and a matplotlib font cache in
 # /opt/coco/mplconfig. The worker (worker.py) is added later by the Python builder as its own layer.
 # Needs root and debootstrap (apt-get install debootstrap). Used by coco_agent/sandbox/image.py.
 set -eu
 
-usage() { echo "usage: $0 ROOTFS_DIR [--mirror URL] [--cache-dir DIR] [--squarify-wheel FILE]" >&2; exit 2; }
+usage() { echo "usage: $0 ROOTFS_DIR [--mirror URL] [--security-mirror URL] [--cache-dir DIR] [--wheel FILE]..." >&2; exit 2; }
 [ $# -ge 1 ] || usage
 ROOTFS=$1; shift
 MIRROR=http://deb.debian.org/debian
+SECURITY=http://deb.debian.org/debian-security
 CACHE=""
-WHEEL=""
+WHEELS=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --mirror) MIRROR=$2; shift 2 ;;
+        --security-mirror) SECURITY=$2; shift 2 ;;
         --cache-dir) CACHE=$2; shift 2 ;;
-        --squarify-wheel) WHEEL=$2; shift 2 ;;
+        --wheel|--squarify-wheel) WHEELS="$WHEELS $2"; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -49,7 +52,8 @@ echo "== apt-get install: $PACKAGES"
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' > "$ROOTFS/usr/sbin/policy-rc.d"
 chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"
-echo "deb $MIRROR $SUITE main" > "$ROOTFS/etc/apt/sources.list"
+printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
+    "$MIRROR" "$SUITE" "$MIRROR" "$SUITE" "$SECURITY" "$SUITE" > "$ROOTFS/etc/apt/sources.list"
 mount -t proc proc "$ROOTFS/proc" && MOUNTED="$ROOTFS/proc $MOUNTED"
 if [ -n "$CACHE" ]; then
     mkdir -p "$CACHE/partial"
@@ -76,14 +80,19 @@ MISSING=$(chroot "$ROOTFS" sh -c 'find /usr/lib/python3/dist-packages /usr/lib/p
 cleanup
 MOUNTED=""
 
-echo "== squarify"
+echo "== wheels: squarify, vl-convert-python"
 SITE="$ROOTFS/usr/lib/python3/dist-packages"
-if [ -z "$WHEEL" ]; then
+if [ -z "$WHEELS" ]; then
     TMPW=$(mktemp -d)
-    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$TMPW" squarify
-    WHEEL=$(ls "$TMPW"/squarify-*.whl)
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$TMPW" squarify vl-convert-python
+    WHEELS=$(ls "$TMPW"/*.whl)
 fi
-python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$WHEEL" "$SITE"
+for WHEEL in $WHEELS; do
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$WHEEL" "$SITE"
+done
+# vl-convert's extension is one shared object: it must find every library it links in this tree
+chroot "$ROOTFS" sh -c 'ldd /usr/lib/python3/dist-packages/vl_convert/*.so | grep "not found"' \
+    && { echo "vl-convert misses shared libraries in the rootfs" >&2; exit 1; }
 
 echo "== sandbox user and matplotlib font cache"
 echo "sandbox:x:$SANDBOX_UID:$SANDBOX_UID:coco sandbox:/tmp:/usr/sbin/nologin" >> "$ROOTFS/etc/passwd"
@@ -95,8 +104,10 @@ chroot --userspec="$SANDBOX_UID:$SANDBOX_UID" "$ROOTFS" env -i PATH=/usr/bin:/bi
 import matplotlib.font_manager as fm, matplotlib.pyplot
 names = {f.name for f in fm.fontManager.ttflist}
 assert "DejaVu Sans" in names and "WenQuanYi Micro Hei" in names, sorted(names)
-import numpy, pandas, scipy, networkx, PIL, cairosvg, squarify
+import numpy, pandas, scipy, networkx, PIL, cairosvg, squarify, vl_convert
 print("font cache:", len(names), "families")'
+chroot "$ROOTFS" /usr/bin/dot -V
+test -x "$ROOTFS/usr/lib/chromium/chromium" || { echo "chromium is missing from the rootfs" >&2; exit 1; }
 chown -R 0:0 "$ROOTFS/opt/coco"
 chmod -R a+rX "$ROOTFS/opt/coco"
 

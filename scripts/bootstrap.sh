@@ -37,6 +37,26 @@ docker_up() {
   docker info >/dev/null 2>&1 || { say "Docker engine did not start; see /var/log/coco-dockerd.log"; return 1; }
 }
 
+gvisor_up() {
+  # gVisor (--sandbox gvisor): Debian's runsc, registered with dockerd as the runtime "runsc", then a reload.
+  command -v runsc >/dev/null 2>&1 || apt_install runsc
+  if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then return 0; fi
+  say "registering gVisor's runsc with dockerd (/etc/docker/daemon.json) and reloading it"
+  as_root python3 - <<'PY'
+import json, os
+path = "/etc/docker/daemon.json"
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
+config.setdefault("runtimes", {})["runsc"] = {
+    "path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=none"]}
+os.makedirs("/etc/docker", exist_ok=True)
+with open(path, "w") as f:
+    json.dump(config, f, indent=2)
+PY
+  as_root sh -c 'kill -HUP $(pidof dockerd)' || true
+  for _ in $(seq 1 40); do docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' && return 0; sleep 0.5; done
+  say "dockerd did not pick up the runsc runtime; --sandbox gvisor will say how to set it up"
+}
+
 venv_up() {
   local stamp="$VENV/.coco-stamp" want
   want=$(cat pyproject.toml setup.py scripts/bootstrap.sh | sha256sum | cut -c1-16)
@@ -49,9 +69,10 @@ venv_up() {
   echo "$want" >"$stamp"
 }
 
-command -v dpkg >/dev/null 2>&1 && apt_install python3-venv debootstrap bubblewrap tesseract-ocr libgl1 libglib2.0-0 chromium
+command -v dpkg >/dev/null 2>&1 && apt_install python3-venv debootstrap bubblewrap tesseract-ocr libgl1 libglib2.0-0 chromium graphviz
 venv_up
 if [ "${COCO_SKIP_DOCKER:-0}" != 1 ]; then
   docker_up
+  gvisor_up
   "$VENV/bin/coco" sandbox build
 fi

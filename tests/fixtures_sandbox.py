@@ -58,3 +58,19 @@ def process_sandbox():
     from coco_agent.sandbox.backends import process
 
     return process(print)
+
+
+@pytest.fixture(scope="session")
+def gvisor_sandbox(docker_client, docker_image):
+    """The warm container pool under gVisor (Docker's runsc runtime); skips locally, fails under CI=true."""
+    from coco_agent.sandbox import SandboxUnavailable
+    from coco_agent.sandbox.launchers import GvisorLauncher
+    from coco_agent.sandbox.pool import WarmPool
+
+    try:
+        launcher = GvisorLauncher(client=docker_client, image=docker_image)
+    except SandboxUnavailable as exc:
+        require(False, str(exc))
+    sandbox = WarmPool(launcher)
+    yield sandbox
+    sandbox.close()

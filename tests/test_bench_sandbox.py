@@ -107,3 +107,36 @@ def test_typical_corpus_is_twelve_point_line_charts(tmp_path, capsys, monkeypatc
     )
     figures = json.loads(capsys.readouterr().out)
     assert figures["rendered"] == 2 and figures["failed"] == 0, figures["failures"]
+
+
+@pytest.mark.parametrize(
+    ("corpus", "suffix", "fmt"),
+    [
+        ("typical-html", ".html", "html"),
+        ("typical-dot", ".dot", "graphviz"),
+        ("typical-vl", ".vl.json", "vega-lite"),
+    ],
+)
+def test_document_corpora_through_bare_pool_gvisor_and_a_fresh_container(
+    tmp_path, capsys, corpus, suffix, fmt, docker_sandbox, gvisor_sandbox
+):
+    """The generated html/dot/vega-lite corpora: distinct programs of their format, rendered by the worker's own
+    document renderer in a bare warm container, the runc and gVisor pools and a fresh container per job, with
+    the same pixels on the warm paths as on the bare one."""
+    from coco_agent import formats
+    from coco_agent.sandbox.bench import CORPORA, corpus_files
+
+    files = corpus_files(CORPORA[corpus](tmp_path / corpus))
+    assert len(files) == 20 and all(f.name.endswith(suffix) for f in files)
+    assert {formats.guess(f.read_text(), f.name) for f in files} == {fmt}
+    assert len({f.read_text() for f in files}) == 20
+    paths = "bare,pool,gvisor_pool,docker_run"
+    assert main(["bench", "sandbox", "--corpus", corpus, "--limit", "2", "--paths", paths, "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["rendered"] == 2 and figures["compared"] == 2, figures["failures"]
+    assert set(figures["seconds"]) == set(paths.split(","))
+    assert (
+        figures["p50_ratio"] > 0 and figures["p50_gvisor_ratio"] > 0 and figures["p50_docker_run_ratio"] > 0
+    )
+    assert figures["fidelity"]["matched"] == 2, figures["fidelity"]
+    assert figures["fidelity_gvisor_pool"]["matched"] == 2, figures["fidelity_gvisor_pool"]

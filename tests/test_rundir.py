@@ -101,8 +101,17 @@ def test_every_named_file_is_distinct_and_reserved_ids_follow_the_batch_files():
     names = [*rundir.RUN_FILES, *rundir.ATTEMPT_FILES, *rundir.BATCH_FILES]
     assert len(names) == len(set(names))
     assert set(rundir.BATCH_FILES) == RESERVED_IDS
-    for name in formats.code_files():  # a format's program name is code.<suffix>: the report finds it by stem
-        assert Path(name).stem == rundir.CODE_STEM
+    for name in formats.code_files():  # a format's program is code.<suffix> (code.vl.json too): found by it
+        assert name.partition(".")[0] == rundir.CODE_STEM and name not in rundir.ATTEMPT_FILES
+
+
+def test_code_file_finds_every_formats_program_and_not_the_original(tmp_path):
+    for name in formats.code_files():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / rundir.ORIGINAL_CODE_FILE).write_text("x = 1\n")
+        (folder / name).write_text("x = 2\n")
+        assert rundir.code_file(folder) == folder / name
 
 
 def test_attempt_folders_and_programs(tmp_path):

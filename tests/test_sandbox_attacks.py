@@ -41,7 +41,7 @@ from coco_agent.sandbox.launchers.bubblewrap import bwrap_supports
 from coco_agent.sandbox.launchers.docker import OWNER_LABEL
 from coco_agent.sandbox.pool import WarmPool
 
-KINDS = ("docker", "bwrap_warm", "bubblewrap", "process")
+KINDS = ("docker", "gvisor", "bwrap_warm", "bubblewrap", "process")
 TOKEN = f"cocoattack{uuid.uuid4().hex[:12]}"  # names every file and process the attacks plant
 LIMITS = SandboxLimits(timeout_s=4, memory_mb=256, pids=32)
 SHORT = replace(LIMITS, timeout_s=1.5)  # attacks that can only end in a timeout
@@ -93,7 +93,7 @@ def kinds(attack: str, docker: bool = True) -> list:
     for kind in KINDS:
         if (kind == "docker" and not docker) or (kind == "bubblewrap" and attack in NAMESPACE_BLIND):
             continue
-        marks: list = [pytest.mark.docker] if kind == "docker" else []
+        marks: list = [pytest.mark.docker] if kind in ("docker", "gvisor") else []
         reason = WEAK.get(kind, {}).get(attack)
         if reason:
             marks.append(pytest.mark.xfail(strict=True, reason=reason))
@@ -141,6 +141,7 @@ def sandbox(request: pytest.FixtureRequest):
     """The sandbox named by the test's parameter."""
     name = {
         "docker": "docker_sandbox",
+        "gvisor": "gvisor_sandbox",
         "bwrap_warm": "bwrap_warm_sandbox",
         "bubblewrap": "bwrap_sandbox",
         "process": "plain_sandbox",

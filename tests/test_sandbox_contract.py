@@ -20,12 +20,33 @@ SAMPLES = {  # per format: a program that draws the word "Sales" and is known to
     "ImageDraw.Draw(image).text((20, 40), 'Sales', fill='black')\n",
     "svg": '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="120"><rect width="200" height="120" '
     'fill="white"/><text x="20" y="60" font-size="24" font-family="DejaVu Sans">Sales</text></svg>',
+    "html": '<!doctype html><html><head><meta name="viewport" content="width=300, height=120"></head>'
+    '<body style="margin:0"><h1 style="font:32px DejaVu Sans">Sales</h1></body></html>',
+    "graphviz": "digraph G { Sales -> Profit; }",
+    "vega-lite": '{"data": {"values": [{"q": "Q1", "v": 3}, {"q": "Q2", "v": 5}]}, "mark": "bar", '
+    '"title": "Sales", "encoding": {"x": {"field": "q", "type": "nominal"}, '
+    '"y": {"field": "v", "type": "quantitative"}}}',
 }
-BROKEN = {"matplotlib": "1 / 0\n", "pil": "import PIL\nraise ValueError('no')\n", "svg": "<svg><unclosed"}
-NOTHING = {"matplotlib": "x = 1\n", "pil": "from PIL import Image\n", "svg": "print('no svg here')\n"}
+BROKEN = {
+    "matplotlib": "1 / 0\n",
+    "pil": "import PIL\nraise ValueError('no')\n",
+    "svg": "<svg><unclosed",
+    "html": "<html><body><script>throw new Error('no')</script></body></html>",  # draws nothing, says why
+    "graphviz": "digraph G { a -> ; }",
+    "vega-lite": '{"mark": "bar", "data": {"values": [1]}, "encoding": {"x": {"field": 3}}, "transform": 7}',
+}
+NOTHING = {
+    "matplotlib": "x = 1\n",
+    "pil": "from PIL import Image\n",
+    "svg": "print('no svg here')\n",
+    "html": "print('no page here')\n",
+    "graphviz": "digraph G { }",
+    "vega-lite": "print('no spec here')\n",
+}
 BACKEND_FIXTURES = {
     "docker": "docker_sandbox",
     "docker_per_job": "docker_oneshot_sandbox",
+    "gvisor": "gvisor_sandbox",
     "bwrap_warm": "contract_bwrap_warm",
     "process": "process_sandbox",
 }
@@ -45,7 +66,9 @@ def contract_bwrap_warm():
 
 def _backends():
     return [
-        pytest.param(name, marks=[pytest.mark.docker] if name.startswith("docker") else [], id=name)
+        pytest.param(
+            name, marks=[pytest.mark.docker] if name.startswith(("docker", "gvisor")) else [], id=name
+        )
         for name in BACKEND_FIXTURES
     ]
 

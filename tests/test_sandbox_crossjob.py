@@ -44,6 +44,24 @@ def one_container(docker_client, docker_image) -> Iterator:
 
 
 @pytest.fixture(scope="module")
+def one_gvisor_container(docker_client, docker_image) -> Iterator:
+    """A gVisor pool that may hold one container at a time: consecutive jobs share it."""
+    from conftest import require
+
+    from coco_agent.sandbox import SandboxUnavailable
+    from coco_agent.sandbox.launchers import GvisorLauncher
+    from coco_agent.sandbox.pool import WarmPool
+
+    try:
+        launcher = GvisorLauncher(client=docker_client, image=docker_image)
+    except SandboxUnavailable as exc:
+        require(False, str(exc))
+    pool = WarmPool(launcher, pool_size=1, max_workers=1)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
 def one_bwrap_worker() -> Iterator:
     """Warm bubblewrap workers, at most one alive: consecutive jobs share it."""
     if not BWRAP:
@@ -56,10 +74,18 @@ def one_bwrap_worker() -> Iterator:
     pool.close()
 
 
-@pytest.fixture(params=[pytest.param("docker", marks=pytest.mark.docker), "bwrap_warm"])
+@pytest.fixture(
+    params=[
+        pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("gvisor", marks=pytest.mark.docker),
+        "bwrap_warm",
+    ]
+)
 def sandbox(request: pytest.FixtureRequest):
     return request.getfixturevalue(
-        {"docker": "one_container", "bwrap_warm": "one_bwrap_worker"}[request.param]
+        {"docker": "one_container", "gvisor": "one_gvisor_container", "bwrap_warm": "one_bwrap_worker"}[
+            request.param
+        ]
     )
 
 

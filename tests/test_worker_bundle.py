@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from coco_agent import formats
 from coco_agent.sandbox import base, protocol
 from coco_agent.sandbox.bundle import BUNDLE_PROTOCOL, IN_SANDBOX, bundle_digest, bundle_files, worker_bundle
 
@@ -51,7 +52,7 @@ def test_bundle_imports_its_own_modules_under_isolated_mode(tmp_path):
     )
     assert probe.returncode == 0, probe.stderr
     names, where = probe.stdout.split()
-    assert names == "matplotlib,pil,svg" and where.startswith(str(bundle))
+    assert names == ",".join(formats.names()) and where.startswith(str(bundle))
 
 
 def test_statuses_are_the_protocols():
@@ -77,7 +78,7 @@ def test_image_carries_the_bundle_and_imports_it_isolated(docker_client, docker_
         remove=True,
     )
     names, where = out.decode().split()
-    assert names == "matplotlib,pil,svg" and where == f"{IN_SANDBOX}/{BUNDLE_PROTOCOL}"
+    assert names == ",".join(formats.names()) and where == f"{IN_SANDBOX}/{BUNDLE_PROTOCOL}"
     out = docker_client.containers.run(
         docker_image, ["python3", "-I", "-B", IN_SANDBOX, "--help"], network_mode="none", remove=True
     )

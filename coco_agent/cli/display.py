@@ -246,13 +246,22 @@ def bench_sandbox(figures: dict[str, Any]) -> None:
             f"pool/bare p50 {figures['p50_ratio']}  p95 {figures['p95_ratio']}   "
             f"docker-run/pool p50 {figures['p50_docker_run_ratio']}  p95 {figures['p95_docker_run_ratio']}"
         )
+    if "p50_gvisor_ratio" in figures:
+        out.print(
+            f"gvisor-pool/bare p50 {figures['p50_gvisor_ratio']}  p95 {figures['p95_gvisor_ratio']}   "
+            f"gvisor-pool/pool p50 {figures['p50_gvisor_pool_ratio']}"
+        )
     if "p50_bwrap_warm_ratio" in figures:
         out.print(
             f"bwrap-warm/bare-host p50 {figures['p50_bwrap_warm_ratio']}  p95 {figures['p95_bwrap_warm_ratio']}   "
             f"bwrap-job/bwrap-warm p50 {figures['p50_bwrap_job_ratio']}  p95 {figures['p95_bwrap_job_ratio']}"
         )
     out.print(f"rendered {figures['rendered']}/{figures['programs']}, failed {figures['failed']}")
-    for key, name in (("fidelity", "pool"), ("fidelity_bwrap_warm", "bwrap_warm")):
+    for key, name in (
+        ("fidelity", "pool"),
+        ("fidelity_gvisor_pool", "gvisor_pool"),
+        ("fidelity_bwrap_warm", "bwrap_warm"),
+    ):
         fid = figures.get(key)
         if fid:
             out.print(

@@ -75,7 +75,12 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption(
         "--max-rounds", "max_rounds", "attempts before giving up" + _default("max_rounds"), (("type", int),)
     ),
-    RunOption("--format", "format", "drawing code" + _default("format"), (("choices", FORMATS),)),
+    RunOption(
+        "--format",
+        "format",
+        "drawing code; auto: chosen per prompt (the trace and the result say why)" + _default("format"),
+        (("choices", ("auto", *FORMATS)),),
+    ),
     RunOption("--sandbox", "sandbox", "where programs run" + _default("sandbox"), (("choices", SANDBOXES),)),
     RunOption(
         "--timeout",

@@ -11,15 +11,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from coco_agent.formats import matplotlib, pil, svg
+from coco_agent.formats import graphviz, html, matplotlib, pil, svg, vegalite
 from coco_agent.formats.record import DraftFormat
 
-FormatName = Literal["matplotlib", "pil", "svg"]
+FormatName = Literal["matplotlib", "pil", "svg", "html", "graphviz", "vega-lite"]
 FORMATS: dict[str, DraftFormat] = {
-    record.name: record for record in (matplotlib.FORMAT, pil.FORMAT, svg.FORMAT)
+    record.name: record
+    for record in (matplotlib.FORMAT, pil.FORMAT, svg.FORMAT, html.FORMAT, graphviz.FORMAT, vegalite.FORMAT)
 }
 DEFAULT = "matplotlib"
-GUESS_ORDER = ("svg", "pil")  # sniffed in this order; nothing claimed: DEFAULT
+GUESS_ORDER = (
+    "html",
+    "svg",
+    "vega-lite",
+    "graphviz",
+    "pil",
+)  # sniffed in this order; nothing claimed: DEFAULT
 
 __all__ = ["DEFAULT", "FORMATS", "DraftFormat", "FormatName", "by_code_file", "get", "guess", "names"]
 

@@ -20,6 +20,8 @@ class DraftFormat:
     python       whether the Python repairs apply (repairs/)
     sniff        (code, filename) -> True when the text is evidently this format (`coco render --format auto`)
     unfenced     (answer) -> (program, why): a program in an answer without fences ("" and why when none)
+    service      the warm renderer its worker runs ("" for none): such workers serve this format only
+    pids         the fewest processes/threads its worker needs (headless Chromium's threads count), 0: any
     """
 
     name: str
@@ -32,6 +34,8 @@ class DraftFormat:
     python: bool
     sniff: Callable[[str, str], bool]
     unfenced: Callable[[str], tuple[str, str]]
+    service: str = ""
+    pids: int = 0
 
     @property
     def prompt(self) -> str:

@@ -8,8 +8,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from coco_agent.context import RunContext
+from coco_agent.geometry import check_geometry, expected_strings
 from coco_agent.nodes.repair import wants_error_repair
-from coco_agent.rundir import DRAFT_FILE, ERROR_FILE, OUTPUT_FILE, TEXT_BOXES_FILE, attempt_dir
+from coco_agent.rundir import DRAFT_FILE, ERROR_FILE, GEOMETRY_FILE, OUTPUT_FILE, TEXT_BOXES_FILE, attempt_dir
 from coco_agent.runs import rel, write_json
 from coco_agent.sandbox import get_sandbox
 from coco_agent.trace import TRACE_KEY, traced
@@ -20,7 +21,8 @@ OUTPUT_KEEP = 20_000  # characters of stdout/stderr kept in attempts/NN/output.t
 @traced("execute")
 def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Render the program in the sandbox. Writes draft.png on success (and text_boxes.json when the sandbox
-    reported where the program drew text), error.txt otherwise.
+    reported where the program drew text, geometry.json with the geometry checks when it reported the drawn
+    strings), error.txt otherwise.
 
     A crash whose traceback names a fixable keyword, legend location or colour goes to `repair` once (same
     round, no model call); anything else goes to `check`, which routes the retry.
@@ -72,6 +74,8 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
                 },
             )
             record |= {"text_boxes_path": rel(state["run_dir"], boxes), "text_boxes": len(result.text_boxes)}
+        if result.texts is not None:
+            record["geometry"] = _geometry(state, folder, result)
     else:
         record["error"] = _error_text(result.error, result.stderr)
         (folder / ERROR_FILE).write_text(f"status: {result.status}\n{record['error']}\n", encoding="utf-8")
@@ -82,7 +86,26 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
         "attempts": [record],
         "route": route,
         "why": why,
-        TRACE_KEY: {"status": result.status, "sandbox": record["sandbox"]},
+        TRACE_KEY: {
+            "status": result.status,
+            "sandbox": record["sandbox"],
+            **({"geometry": record["geometry"]["counts"]} if "geometry" in record else {}),
+        },
+    }
+
+
+def _geometry(state: dict[str, Any], folder: Path, result: Any) -> dict[str, Any]:
+    """Run the geometry checks on the texts the renderer measured; write geometry.json; the attempt's summary."""
+    expected = expected_strings(state.get("prompt", ""), state.get("texts"))
+    report = check_geometry(result.texts, expected, result.width, result.height)
+    path = folder / GEOMETRY_FILE
+    write_json(path, {"source": "sandbox", "captured": result.extra.get("captured", ""), **report.as_dict()})
+    return {
+        "path": rel(state["run_dir"], path),
+        "ok": report.ok,
+        "texts": len(result.texts),
+        "counts": report.counts(),
+        "problems": report.messages(),
     }
 
 

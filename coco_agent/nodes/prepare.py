@@ -11,6 +11,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from coco_agent.context import RunContext
+from coco_agent.formats.choose import AUTO, Choice, classify
 from coco_agent.trace import TRACE_KEY, traced
 
 MAX_PROMPT_CHARS = 20_000
@@ -41,10 +42,13 @@ def prepare(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
     prompt = clean_prompt(state.get("prompt", ""))
     run_dir = state.get("run_dir") or str(Path(ctx.runs_dir) / _run_name(runtime))
     Path(run_dir).mkdir(parents=True, exist_ok=True)
+    fmt = state.get("format") or ctx.format
+    choice = classify(prompt) if fmt == AUTO else Choice(fmt, "given with --format", {}, by="user")
     update: dict[str, Any] = {
         "prompt": prompt,
         "run_dir": run_dir,
-        "format": state.get("format") or ctx.format,
+        "format": choice.format or AUTO,  # still auto: the code writer chooses (nodes/write_code.py)
+        "format_choice": choice.as_dict(),
         "round": 0,
         "status": "running",
     }
@@ -53,7 +57,7 @@ def prepare(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
         update |= {"status": "failed", "error": problem, "route": "finalize", "why": problem}
     else:
         update |= {"route": "write_code", "why": f"prompt ok ({len(prompt)} chars)"}
-    update[TRACE_KEY] = {"format": update["format"]}
+    update[TRACE_KEY] = {"format": update["format"], "format_choice": update["format_choice"]}
     return update
 
 

@@ -9,8 +9,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from coco_agent import formats, prompts
-from coco_agent.codeblocks import MAX_ANSWER_CHARS, extract_program
+from coco_agent.codeblocks import MAX_ANSWER_CHARS, extract_program, fenced_blocks
 from coco_agent.context import RunContext
+from coco_agent.formats.choose import AUTO, from_answer
 from coco_agent.models import describe_model, resolve_model
 from coco_agent.models.calls import call_model
 from coco_agent.models.content import message_text
@@ -31,7 +32,7 @@ def coder_messages(state: dict[str, Any], fmt: str) -> list:
         request += "\n\n" + prompts.render(
             "coder_feedback",
             round=last["round"],
-            fence=formats.get(fmt).fence,
+            fence="" if fmt == AUTO else formats.get(fmt).fence,
             code=code or "(no program was found in your answer)",
             feedback=state["feedback"],
         )
@@ -63,6 +64,10 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
     if kept is not answer:
         kept += f"[... {len(answer) - MAX_ANSWER_CHARS:,} more characters of the answer dropped]\n"
     (folder / ANSWER_FILE).write_text(kept, encoding="utf-8")
+    chosen: dict[str, Any] = {}
+    if fmt == AUTO:  # the code writer chose the format: the fence language of its answer says which
+        fmt, why = chosen_format(answer)
+        chosen = {"format": fmt, "format_choice": {"format": fmt, "by": "code writer", "why": why}}
     found = extract_program(answer, fmt)  # capped and linear: a hostile answer costs no host CPU to speak of
     code = found.code
     record: dict[str, Any] = {"round": rnd, "model": label, "status": "pending" if code else "no_code"}
@@ -74,12 +79,22 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
         record["error"] = found.why
         (folder / ERROR_FILE).write_text(record["error"] + "\n", encoding="utf-8")
     return {
+        **chosen,
         "round": rnd,
         "attempts": [record],
         "route": "repair",
         "why": f"{len(code)} chars of {fmt} code" if code else f"no code in the answer: {found.why}",
-        TRACE_KEY: {"model": label, "answer_chars": len(answer)},
+        TRACE_KEY: {"model": label, "answer_chars": len(answer), **chosen},
     }
+
+
+def chosen_format(answer: str) -> tuple[str, str]:
+    """The format a code writer asked to choose picked (formats/choose.py from_answer), and why."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return formats.DEFAULT, "the answer is over the size limit; no format was read from it"
+    blocks = [(lang, body) for lang, body in fenced_blocks(answer.replace("\r\n", "\n")) if body.strip()]
+    lang, body = max(blocks, key=lambda block: len(block[1])) if blocks else ("", answer)
+    return from_answer(lang, body)
 
 
 def _failed(rnd: int, folder, label: str, error: str, hint: str) -> dict[str, Any]:

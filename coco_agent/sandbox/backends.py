@@ -1,6 +1,7 @@
 """The sandbox backends, in one table: each a launcher (launchers/) under the one WarmPool, warm or per job.
 
 docker      warm hardened containers (COCO_SANDBOX_POOL=0: a fresh container per job)
+gvisor      the same containers under gVisor (Docker's runsc runtime)
 bubblewrap  warm bubblewrap workers, for hosts without Docker (COCO_SANDBOX_POOL=0: a fresh one per job)
 process     a plain rlimited subprocess per job, the weakest
 auto        docker when the engine answers, else bubblewrap when its worker starts, else process (with a warning)
@@ -42,6 +43,16 @@ def docker(progress: Progress) -> Sandbox:
     return warm_or_per_job(DockerLauncher(client=client, image=tag))
 
 
+def gvisor(progress: Progress) -> Sandbox:
+    """Docker under gVisor's runsc runtime; SandboxUnavailable saying how to install it when it is missing."""
+    from coco_agent.sandbox.image import build_image, docker_client
+    from coco_agent.sandbox.launchers.gvisor import GvisorLauncher
+
+    client = docker_client()
+    launcher = GvisorLauncher(client=client, image=build_image(progress=progress, client=client))
+    return warm_or_per_job(launcher)
+
+
 def bubblewrap(progress: Progress) -> Sandbox:
     from coco_agent.sandbox.launchers.bubblewrap import BwrapLauncher
 
@@ -70,6 +81,7 @@ BACKENDS: dict[str, Backend] = {
     backend.name: backend
     for backend in (
         Backend("docker", docker, "warm hardened containers (the default where Docker runs)"),
+        Backend("gvisor", gvisor, "the same containers under gVisor's runsc runtime (a user-space kernel)"),
         Backend("bubblewrap", bubblewrap, "warm bubblewrap workers, for hosts without Docker"),
         Backend("process", process, "an rlimited subprocess per job (weakest)"),
     )

@@ -140,7 +140,8 @@ class RenderResult:
     # by the worker from the drawing calls and validated here; None: unknown (not reported, or not trusted).
     text_boxes: list[Box] | None = None
     # The drawn strings the renderer knows, with their boxes (not clipped), font sizes, angles and colours
-    # (clean_texts); None: unknown. What the editable deliverable (final.svg) sets as live text.
+    # (clean_texts); None: unknown. What the geometry checks read (coco_agent/geometry.py) and the editable
+    # deliverable (final.svg) sets as live text.
     texts: list[dict] | None = None
 
     def __post_init__(self) -> None:

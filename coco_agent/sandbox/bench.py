@@ -1,9 +1,12 @@
 """`coco bench sandbox`: seconds per draft through the warm pools, a bare warm interpreter and per-job sandboxes.
 
-Each program of a corpus (.py for matplotlib or PIL, .svg) goes, in turn, through
+Each program of a corpus (.py for matplotlib or PIL, .svg, .html, .dot, .vl.json) goes, in turn, through
   bare        the floor: one warm interpreter (the image's Python and packages, the worker's matplotlib set-up
-              and picture capture) that execs every program in-process, in one unconfined container;
+              and picture capture) that execs every program in-process, in one unconfined container; for
+              html, graphviz and vega-lite the worker's own document renderer with its warm service (a warm
+              headless Chromium driven over the same CDP pipe, dot, the warm vl-convert process);
   pool        the warm container pool (WarmPool over DockerLauncher), the default Docker sandbox;
+  gvisor_pool the same pool under gVisor (GvisorLauncher: Docker's runsc runtime);
   docker_run  a fresh hardened container per program (the same pool, one job per worker), the per-job path;
 and, for hosts without Docker (the host's Python and packages, no Docker needed):
   bare_host   the same floor as bare, run by the host's Python with no sandbox;
@@ -34,9 +37,11 @@ from coco_agent.sandbox.bundle import worker_bundle
 from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH
 from coco_agent.sandbox.launchers.bubblewrap import host_mpl_cache
 
-PATHS = ("bare", "pool", "docker_run", "bare_host", "bwrap_warm", "bwrap_job")
+PATHS = ("bare", "pool", "gvisor_pool", "docker_run", "bare_host", "bwrap_warm", "bwrap_job")
 DOCKER_PATHS = ("bare", "pool", "docker_run")
-FLOORS = {"pool": "bare", "bwrap_warm": "bare_host"}  # warm path -> the bare render it is compared with
+NEEDS_DOCKER = (*DOCKER_PATHS, "gvisor_pool")
+# warm path -> the bare render it is compared with
+FLOORS = {"pool": "bare", "gvisor_pool": "bare", "bwrap_warm": "bare_host"}
 MAX_MEAN_DIFF = 1.0  # mean absolute difference per channel (0-255) under which two renders count as identical
 
 # Runs in the image: the worker's set-up and capture, but exec in-process (no fork, no isolation).
@@ -48,8 +53,9 @@ from coco_worker.main import preload
 from coco_worker.renderers import RENDERERS
 from coco_worker.renderers.svg import render_svg
 proto = os.fdopen(os.dup(1), "w")
+DOCUMENTS = ("html", "graphviz", "vega-lite")
 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
-preload(["numpy", "pil", "matplotlib", "svg"])
+preload(["numpy", "pil", "matplotlib", "svg", *json.loads(sys.argv[1] if len(sys.argv) > 1 else "[]")])
 import matplotlib.pyplot as plt
 cap = Capture("matplotlib", 40_000_000, RENDERERS)
 cap.install()
@@ -68,6 +74,9 @@ for line in sys.stdin:
     try:
         if job["format"] == "svg":
             found = render_svg(job["code"], 40_000_000), "svg text"
+        elif job["format"] in DOCUMENTS:  # the worker's own document renderer and its warm service, in-process
+            limits = {{"timeout": 60.0, "max_pixels": 40_000_000, "max_png_bytes": 32 << 20}}
+            found = RENDERERS[job["format"]].document(job["code"], limits)
         else:
             namespace = {{"__name__": "__main__", "__file__": "program.py"}}
             exec(compile(job["code"], "program.py", "exec"), namespace)
@@ -139,9 +148,121 @@ def typical_corpus(directory: Path, count: int = 40) -> Path:
     return directory
 
 
+_TYPICAL_HTML = """<!doctype html>
+<html><head><meta name="viewport" content="width=800, height=600"><style>
+body {{ margin: 0; width: 800px; height: 600px; font-family: "DejaVu Sans", sans-serif; background: {bg}; }}
+.card {{ position: absolute; left: 60px; top: 60px; width: 680px; height: 480px; display: flex;
+  flex-direction: column; justify-content: space-between; padding: 40px; box-sizing: border-box;
+  border-radius: 24px; background: linear-gradient(135deg, {a}, {b}); color: white; }}
+h1 {{ font-size: 56px; margin: 0; line-height: 1.1; }}
+p {{ font-size: 24px; margin: 0; }}
+ul {{ font-size: 22px; margin: 0; padding-left: 28px; }}
+.foot {{ display: flex; justify-content: space-between; font-size: 20px; }}
+</style></head><body><div class="card">
+<h1>{title}</h1><p>{subtitle}</p>
+<ul><li>{item1}</li><li>{item2}</li><li>{item3}</li></ul>
+<div class="foot"><span>{when}</span><span>{where}</span></div>
+</div></body></html>
+"""
+_TYPICAL_DOT = """digraph flow {{
+  rankdir={rankdir}; node [shape=box, style="rounded,filled", fillcolor="{fill}", fontname="DejaVu Sans"];
+  start [label="{title}", shape=ellipse];
+{nodes}
+  start -> s0;
+{edges}
+  s{last} -> s0 [label="retry", style=dashed];
+}}
+"""
+
+
+def typical_html_corpus(directory: Path, count: int = 20) -> Path:
+    """Write `count` typical HTML drafts: an 800x600 poster card (a title, a subtitle, a list, a footer)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    colours = (("#1d3557", "#457b9d"), ("#6a040f", "#e85d04"), ("#2d6a4f", "#95d5b2"), ("#3c096c", "#9d4edd"))
+    events = ("Summer Fair", "Jazz Night", "Book Swap", "Open Studio", "Food Market")
+    for i in range(count):
+        a, b = colours[i % len(colours)]
+        page = _TYPICAL_HTML.format(
+            bg="#f1faee" if i % 2 else "#fff8e7",
+            a=a,
+            b=b,
+            title=f"{events[i % len(events)]} {2026 + i % 3}",
+            subtitle=f"Edition {i + 1}: music, food and friends",
+            item1="Live bands from 6 PM",
+            item2=f"{10 + i} local stalls",
+            item3="Free entry for children",
+            when=f"Friday {1 + i % 28} May, 8 PM",
+            where="City Park",
+        )
+        (directory / f"poster_{i:03d}.html").write_text(page, encoding="utf-8")
+    return directory
+
+
+def typical_dot_corpus(directory: Path, count: int = 20) -> Path:
+    """Write `count` typical Graphviz drafts: a 6-9 step flowchart with a decision and a retry edge."""
+    directory.mkdir(parents=True, exist_ok=True)
+    steps = (
+        "Receive order",
+        "Check stock",
+        "Reserve items",
+        "Take payment",
+        "Pack",
+        "Ship",
+        "Notify",
+        "Invoice",
+    )
+    for i in range(count):
+        size = 5 + i % 4
+        names = [steps[(i + k) % len(steps)] for k in range(size)]
+        nodes = "\n".join(f'  s{k} [label="{name}"];' for k, name in enumerate(names))
+        edges = "\n".join(f"  s{k} -> s{k + 1};" for k in range(size - 1))
+        graph = _TYPICAL_DOT.format(
+            rankdir="TB" if i % 2 else "LR",
+            fill=("#e0f2fe", "#fef3c7", "#dcfce7")[i % 3],
+            title=f"Order flow {i + 1}",
+            nodes=nodes,
+            edges=edges,
+            last=size - 1,
+        )
+        (directory / f"flow_{i:03d}.dot").write_text(graph, encoding="utf-8")
+    return directory
+
+
+def typical_vl_corpus(directory: Path, count: int = 20) -> Path:
+    """Write `count` typical Vega-Lite drafts: a 12-bar monthly chart with a title and axis titles."""
+    directory.mkdir(parents=True, exist_ok=True)
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    for i in range(count):
+        values = [
+            {"month": m, "value": round(40 + 25 * ((i + 2) * k % 5) / 5 + k, 1)} for k, m in enumerate(months)
+        ]
+        spec = {
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+            "title": f"Monthly orders {2000 + i}",
+            "width": 640,
+            "height": 360,
+            "data": {"values": values},
+            "mark": {"type": "bar", "color": ("#4c78a8", "#f58518", "#54a24b")[i % 3]},
+            "encoding": {
+                "x": {"field": "month", "type": "ordinal", "sort": None, "title": "Month"},
+                "y": {"field": "value", "type": "quantitative", "title": "Orders"},
+            },
+        }
+        (directory / f"bars_{i:03d}.vl.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    return directory
+
+
+CORPORA: dict[str, Callable[[Path], Path]] = {
+    TYPICAL: typical_corpus,
+    "typical-html": typical_html_corpus,
+    "typical-dot": typical_dot_corpus,
+    "typical-vl": typical_vl_corpus,
+}
+
+
 def corpus_files(corpus: Path, limit: int | None = None) -> list[Path]:
     """The corpus's programs (every format's suffix), sorted by name, at most `limit`."""
-    files = sorted(p for p in corpus.iterdir() if p.suffix in formats.suffixes() and p.is_file())
+    files = sorted(p for p in corpus.iterdir() if p.name.endswith(formats.suffixes()) and p.is_file())
     return files[:limit] if limit else files
 
 
@@ -149,8 +270,8 @@ class BareInterpreter:
     """The floor: one warm interpreter that execs every program in-process; in an unconfined container of the
     sandbox image, or (image None) run by the host's Python."""
 
-    def __init__(self, image: str | None, timeout_s: float = 60.0) -> None:
-        self.image, self.timeout_s = image, timeout_s
+    def __init__(self, image: str | None, timeout_s: float = 60.0, documents: tuple[str, ...] = ()) -> None:
+        self.image, self.timeout_s, self.documents = image, timeout_s, documents
         self.proc: subprocess.Popen | None = None
         self.home = ""
 
@@ -163,13 +284,13 @@ class BareInterpreter:
             text=True,
             env=self._env(),
         )
-        if self._readline(120) != "ready":
+        if self._readline(180) != "ready":
             raise RuntimeError("the bare interpreter did not start")
 
     def _command(self) -> list[str]:
         if self.image is None:
             runner = BARE_RUNNER.replace(repr(WORKER_PATH), repr(str(worker_bundle())), 1)
-            return [sys.executable, "-I", "-c", runner]
+            return [sys.executable, "-I", "-c", runner, json.dumps(list(self.documents))]
         env = dict(CONTAINER_ENV)
         env["MPLCONFIGDIR"] = "/tmp/mplconfig"
         cmd = ["docker", "run", "--rm", "-i", "--network", "none", "--user", f"{SANDBOX_UID}"]
@@ -184,6 +305,7 @@ class BareInterpreter:
             "-I",
             "-c",
             BARE_RUNNER,
+            json.dumps(list(self.documents)),
         ]
 
     def _env(self) -> dict[str, str] | None:
@@ -241,7 +363,11 @@ def run(
 ) -> list[ProgramRow]:
     """Render every file through every path (interleaved per program); returns one row per program."""
     limits = SandboxLimits(timeout_s=timeout_s)
-    runners = _runners(paths, image, client, limits)
+    codes = [path.read_text(encoding="utf-8", errors="replace") for path in files]
+    documents = tuple(
+        sorted({formats.guess(code, path.name) for code, path in zip(codes, files, strict=True)})
+    )
+    runners = _runners(paths, image, client, limits, documents)
     rows = []
     try:
         for runner in runners.values():
@@ -249,8 +375,7 @@ def run(
                 runner.start()
             elif hasattr(runner, "warm"):
                 runner.warm()
-        for i, path in enumerate(files):
-            code = path.read_text(encoding="utf-8", errors="replace")
+        for i, (path, code) in enumerate(zip(files, codes, strict=True)):
             row = ProgramRow(path.name, formats.guess(code, path.name))
             for name, runner in runners.items():
                 if isinstance(runner, BareInterpreter):
@@ -267,18 +392,21 @@ def run(
     return rows
 
 
-def _runners(paths: tuple[str, ...], image: str | None, client, limits: SandboxLimits) -> dict:
-    """One runner per requested path, in PATHS order."""
-    from coco_agent.sandbox.launchers import BwrapLauncher, DockerLauncher
+def _runners(
+    paths: tuple[str, ...], image: str | None, client, limits: SandboxLimits, documents: tuple[str, ...] = ()
+) -> dict:
+    """One runner per requested path, in PATHS order (the bare ones start the document formats' services)."""
+    from coco_agent.sandbox.launchers import BwrapLauncher, DockerLauncher, GvisorLauncher
     from coco_agent.sandbox.pool import WarmPool
 
     makers = {
-        "bare": lambda: BareInterpreter(image, limits.timeout_s),
+        "bare": lambda: BareInterpreter(image, limits.timeout_s, documents),
         "pool": lambda: WarmPool(DockerLauncher(client=client, image=image, limits=limits)),
+        "gvisor_pool": lambda: WarmPool(GvisorLauncher(client=client, image=image, limits=limits)),
         "docker_run": lambda: WarmPool(
             DockerLauncher(client=client, image=image, limits=limits), 0, max_jobs=1
         ),
-        "bare_host": lambda: BareInterpreter(None, limits.timeout_s),
+        "bare_host": lambda: BareInterpreter(None, limits.timeout_s, documents),
         "bwrap_warm": lambda: WarmPool(BwrapLauncher(limits=limits)),
         "bwrap_job": lambda: WarmPool(BwrapLauncher(limits=limits), 0, max_jobs=1),
     }
@@ -341,6 +469,12 @@ def summarize(rows: list[ProgramRow]) -> dict:
         p50_docker_run_ratio=ratio("docker_run", "pool", "p50"),
         p95_docker_run_ratio=ratio("docker_run", "pool", "p95"),
     )
+    if "gvisor_pool" in paths:
+        out.update(
+            p50_gvisor_ratio=ratio("gvisor_pool", "bare", "p50"),
+            p95_gvisor_ratio=ratio("gvisor_pool", "bare", "p95"),
+            p50_gvisor_pool_ratio=ratio("gvisor_pool", "pool", "p50"),
+        )
     if "bwrap_warm" in paths or "bwrap_job" in paths:
         out.update(
             p50_bwrap_warm_ratio=ratio("bwrap_warm", "bare_host", "p50"),

@@ -175,13 +175,16 @@ def _build_base(client, tag: str, say: Progress) -> None:
         raise SandboxUnavailable("debootstrap is missing: apt-get install debootstrap")
     work = Path(tempfile.mkdtemp(prefix="coco-rootfs-", dir=os.environ.get("COCO_BUILD_DIR")))
     try:
-        wheel = _download_squarify(work, say)
+        wheels = _download_wheels(work, say)
         rootfs = work / "rootfs"
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "coco-agent" / "debs"
         cmd = ["sh", str(sandbox_dir() / "build-rootfs.sh"), str(rootfs), "--cache-dir", str(cache)]
-        cmd += ["--squarify-wheel", str(wheel)]
+        for wheel in wheels:
+            cmd += ["--wheel", str(wheel)]
         if os.environ.get("COCO_DEBIAN_MIRROR"):
             cmd += ["--mirror", os.environ["COCO_DEBIAN_MIRROR"]]
+        if os.environ.get("COCO_DEBIAN_SECURITY_MIRROR"):
+            cmd += ["--security-mirror", os.environ["COCO_DEBIAN_SECURITY_MIRROR"]]
         _run_logged(cmd, work / "build.log", say)
         say("packing the root filesystem")
         archive = work / "rootfs.tar"
@@ -201,17 +204,25 @@ def _build_base(client, tag: str, say: Progress) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _download_squarify(work: Path, say: Progress) -> Path:
-    say("pip download squarify (not packaged by Debian)")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
-    cmd += ["-d", str(work / "wheels"), "squarify"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = sorted((work / "wheels").glob("squarify-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        raise SandboxUnavailable(
-            f"pip download squarify failed ({proc.stderr.strip()[-300:]}): the image build needs PyPI access"
-        )
-    return wheels[-1]
+# Wheels Debian does not package, unpacked into the image's dist-packages: squarify (pure Python) and
+# vl-convert-python (--format vega-lite: one abi3 extension that bundles Vega-Lite, Vega and V8).
+WHEELS = {"squarify": "squarify-*.whl", "vl-convert-python": "vl_convert_python-*.whl"}
+
+
+def _download_wheels(work: Path, say: Progress) -> list[Path]:
+    say(f"pip download {', '.join(WHEELS)} (not packaged by Debian)")
+    found = []
+    for name, pattern in WHEELS.items():
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+        cmd += ["--python-version", "3.11", "-d", str(work / "wheels"), name]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted((work / "wheels").glob(pattern))
+        if proc.returncode != 0 or not wheels:
+            raise SandboxUnavailable(
+                f"pip download {name} failed ({proc.stderr.strip()[-300:]}): the image build needs PyPI access"
+            )
+        found.append(wheels[-1])
+    return found
 
 
 def _run_logged(cmd: list[str], log: Path, say: Progress) -> None:

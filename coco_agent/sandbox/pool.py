@@ -3,7 +3,7 @@
 A worker is the worker bundle serving frames (coco_agent/sandbox/protocol.py) inside its sandbox: a hardened
 container (launchers/docker.py), a bubblewrap namespace (launchers/bubblewrap.py) or a plain subprocess
 (launchers/process.py). The pool keeps idle workers per key (the limits a launcher must fix when it starts a
-worker, e.g. a container's memory), pings an idle one before reuse, and retires a worker after `max_jobs` jobs
+worker, e.g. a container's memory, or the warm renderer a document format needs), pings an idle one before reuse, and retires a worker after `max_jobs` jobs
 and after any timeout, OOM, crash, protocol error or unclean report. With max_jobs=1 every job gets a fresh
 worker (the per-job paths). Thread-safe: each render takes a worker for itself, so many runs share one pool.
 """
@@ -47,7 +47,7 @@ class Launcher(Protocol):
     limits: SandboxLimits  # the defaults for renders that pass none
     name_field: str  # the key of RenderResult.extra naming the worker ("container", "worker")
 
-    def key(self, limits: SandboxLimits) -> Hashable: ...
+    def key(self, limits: SandboxLimits, fmt: Format) -> Hashable: ...
 
     def start(self, key: Hashable, max_jobs: int) -> Worker: ...
 
@@ -104,7 +104,7 @@ class WarmPool:
         if refused:
             return self._result("rejected", started, error=refused)
         try:
-            worker = self._healthy(self.launcher.key(limits))
+            worker = self._healthy(self.launcher.key(limits, fmt))
         except Exception as exc:  # the launcher refused or the worker never came up
             return self._result("error", started, error=f"cannot start a {self.kind} sandbox worker: {exc}")
         worker.fresh = False
@@ -135,9 +135,11 @@ class WarmPool:
             self._retire(worker)
         return result
 
-    def warm(self, n: int | None = None, limits: SandboxLimits | None = None) -> int:
-        """Start up to `n` (default pool_size) idle workers in parallel; returns how many are idle."""
-        key = self.launcher.key(limits or self.limits)
+    def warm(
+        self, n: int | None = None, limits: SandboxLimits | None = None, fmt: Format = "matplotlib"
+    ) -> int:
+        """Start up to `n` (default pool_size) idle workers for `fmt` in parallel; returns how many are idle."""
+        key = self.launcher.key(limits or self.limits, fmt)
         with self._cond:
             self._closed = False
             want = (self.pool_size if n is None else n) - len(self._idle.get(key, []))

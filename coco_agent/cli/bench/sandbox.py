@@ -21,14 +21,16 @@ def register(benchmarks: argparse._SubParsersAction) -> None:
         "--corpus",
         type=Path,
         default=None,
-        help="folder of .py/.svg programs (default: ChartMimic), or 'typical': 40 generated 12-point line charts",
+        help="folder of .py/.svg/.html/.dot/.vl.json programs (default: ChartMimic), or a generated one: "
+        "'typical' (40 12-point line charts), 'typical-html' (20 poster cards), 'typical-dot' (20 flowcharts), "
+        "'typical-vl' (20 Vega-Lite bar charts)",
     )
     parser.add_argument("--limit", type=int, default=None, help="first N programs (by name)")
     parser.add_argument(
         "--paths",
         default="bare,pool,docker_run",
-        help="comma-separated subset of bare,pool,docker_run (Docker) and bare_host,bwrap_warm,bwrap_job "
-        "(no Docker needed)",
+        help="comma-separated subset of bare,pool,gvisor_pool,docker_run (Docker) and bare_host,bwrap_warm,"
+        "bwrap_job (no Docker needed)",
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per program")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -49,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from coco_agent.sandbox.image import build_image, docker_client
 
     corpus = args.corpus or default_corpus()
-    if str(corpus) == bench.TYPICAL:
-        corpus = bench.typical_corpus(Path(tempfile.mkdtemp(prefix="coco-typical-")))
+    if str(corpus) in bench.CORPORA:
+        corpus = bench.CORPORA[str(corpus)](Path(tempfile.mkdtemp(prefix=f"coco-{corpus}-")))
     if not corpus.is_dir():
         display.stderr_console().print(
             f"[red]no corpus at {markup_text(corpus)}[/red]: pass --corpus DIR", highlight=False
@@ -66,11 +68,16 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     client = image = None
     try:
-        if set(paths) & set(bench.DOCKER_PATHS):
+        if set(paths) & set(bench.NEEDS_DOCKER):
             client = docker_client()
             image = build_image(progress=display.sandbox_progress, client=client)
         if set(paths) & {"bwrap_warm", "bwrap_job"} and not shutil.which("bwrap"):
             raise SandboxUnavailable("bubblewrap is not installed: apt-get install bubblewrap")
+        if "gvisor_pool" in paths:
+            from coco_agent.sandbox.launchers.gvisor import INSTALL, runsc_registered
+
+            if not runsc_registered(client):
+                raise SandboxUnavailable(f"the Docker engine has no runsc (gVisor) runtime: {INSTALL}")
     except SandboxUnavailable as exc:
         display.sandbox_error("sandbox unavailable:", exc)
         return ExitCode.USAGE

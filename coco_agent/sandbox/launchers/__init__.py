@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from coco_agent.sandbox.launchers.bubblewrap import BwrapLauncher
 from coco_agent.sandbox.launchers.docker import DockerLauncher
+from coco_agent.sandbox.launchers.gvisor import GvisorLauncher
 from coco_agent.sandbox.launchers.process import ProcessLauncher
 
-__all__ = ["LAUNCHERS", "BwrapLauncher", "DockerLauncher", "ProcessLauncher"]
+__all__ = ["LAUNCHERS", "BwrapLauncher", "DockerLauncher", "GvisorLauncher", "ProcessLauncher"]
 
-LAUNCHERS = {launcher.kind: launcher for launcher in (DockerLauncher, BwrapLauncher, ProcessLauncher)}
+LAUNCHERS = {
+    launcher.kind: launcher for launcher in (DockerLauncher, GvisorLauncher, BwrapLauncher, ProcessLauncher)
+}

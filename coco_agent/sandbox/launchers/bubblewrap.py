@@ -21,6 +21,7 @@ from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from coco_agent import formats
 from coco_agent.sandbox.base import Format, SandboxLimits
 from coco_agent.sandbox.bundle import IN_SANDBOX, worker_bundle
 from coco_agent.sandbox.launchers.piped import PipedWorker
@@ -104,6 +105,11 @@ def bwrap_command(
     return cmd + [python, "-I", "-B", WORKER_IN_BWRAP, *worker_args]
 
 
+def service_of(fmt: str) -> str:
+    """The warm renderer service a format's worker runs ('' for none)."""
+    return formats.FORMATS[fmt].service if fmt in formats.FORMATS else ""
+
+
 def job_frame(
     fmt: str, limits: SandboxLimits, job_id: str = "", watch: bool = True, file_mb: int = 0
 ) -> dict:
@@ -152,20 +158,21 @@ class BwrapLauncher:
         # ends: start every worker from one long-lived thread, not from render or warm() threads.
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coco-bwrap-spawn")
 
-    def command(self, max_jobs: int) -> list[str]:
+    def command(self, max_jobs: int, service: str = "") -> list[str]:
         serve = ["--oneshot"] if max_jobs == 1 else ["--reset", "--max-jobs", str(max_jobs)]
+        serve += ["--preload", service] if service else []
         return bwrap_command(
             self.bwrap, self.python, self._bundle, serve, self._mpl_seed, self.tmpfs_mb, **self._options
         )
 
-    def key(self, limits: SandboxLimits) -> Hashable:
-        return ()  # every limit is the job's (sent with it): one kind of worker
+    def key(self, limits: SandboxLimits, fmt: Format = "matplotlib") -> Hashable:
+        return service_of(fmt)  # every limit is the job's (sent with it); a warm service's workers apart
 
     def start(self, key: Hashable, max_jobs: int) -> PipedWorker:
         """Start bwrap with the worker in it (from the spawner thread); wait for the worker's ready frame."""
         proc = self._spawner.submit(
             subprocess.Popen,
-            self.command(max_jobs),
+            self.command(max_jobs, key),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -175,7 +182,8 @@ class BwrapLauncher:
             start_new_session=True,
         ).result()
         worker = PipedWorker(proc, key, FrameReader(max_payload=64 << 20), "bwrap")
-        header, _, why = worker.read_frame(time.monotonic() + self.startup_grace_s)
+        grace = self.startup_grace_s + (30.0 if key else 0.0)
+        header, _, why = worker.read_frame(time.monotonic() + grace)
         if header is None or header.get("type") != READY:
             tail = worker.take_stderr().decode("utf-8", "replace")[-500:]
             worker.kill()

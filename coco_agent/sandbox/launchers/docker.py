@@ -19,6 +19,7 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
+from coco_agent import formats
 from coco_agent.sandbox.base import Format, SandboxLimits, SandboxUnavailable
 from coco_agent.sandbox.image import CONTAINER_ENV, SANDBOX_UID, WORKER_PATH, docker_client, image_tag
 from coco_agent.sandbox.protocol import JOB, READY, FrameReader
@@ -26,7 +27,14 @@ from coco_agent.sandbox.protocol import JOB, READY, FrameReader
 LABEL = "coco-agent.sandbox"
 OWNER_LABEL = "coco-agent.owner"
 STDERR_CAP = 16 * 1024
-Key = tuple[int, int, float]  # container-level limits: memory_mb, pids, cpus
+Key = tuple[
+    int, int, float, str
+]  # container-level limits: memory_mb, pids, cpus; the warm service ("": none)
+
+
+def preload_args(service: str) -> list[str]:
+    """The worker's --preload for a container of this warm service ('': the Python renderers' default)."""
+    return ["--preload", service] if service else []
 
 
 def _start_time(pid: int) -> str:
@@ -174,13 +182,18 @@ class DockerLauncher:
         self._lock = threading.Lock()
         reap(self.client)
 
-    def key(self, limits: SandboxLimits) -> Key:
-        return (limits.memory_mb, limits.pids, limits.cpus)
+    def key(self, limits: SandboxLimits, fmt: Format = "matplotlib") -> Key:
+        """The container a job needs: its limits, and the warm renderer of its format (a container with a
+        browser serves that format only, with the processes the browser needs)."""
+        record = formats.get(fmt) if fmt in formats.FORMATS else None
+        service, pids = (record.service, max(limits.pids, record.pids)) if record else ("", limits.pids)
+        return (limits.memory_mb, pids, limits.cpus, service)
 
     def start(self, key: Hashable, max_jobs: int) -> Container:
         """Create, attach and start a worker container; wait for its ready frame."""
-        memory_mb, pids, cpus = key
+        memory_mb, pids, cpus, service = key
         serve = ["--oneshot"] if max_jobs == 1 else ["--reset", "--max-jobs", str(max_jobs)]
+        serve += preload_args(service)
         cid = self._create(SandboxLimits(memory_mb=memory_mb, pids=pids, cpus=cpus), serve)
         api = self.client.api
         try:
@@ -191,7 +204,8 @@ class DockerLauncher:
             self._remove_later(cid)
             raise
         container = Container(cid, key, sock, raw, FrameReader(max_payload=64 << 20))
-        header, _, why = container.read_frame(time.monotonic() + self.startup_grace_s)
+        grace = self.startup_grace_s + (30.0 if service else 0.0)  # a browser or vl-convert warms up first
+        header, _, why = container.read_frame(time.monotonic() + grace)
         if header is None or header.get("type") != READY:
             tail = container.take_stderr().decode("utf-8", "replace")[-500:]
             self.stop(container)

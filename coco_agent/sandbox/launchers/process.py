@@ -18,7 +18,7 @@ from collections.abc import Hashable
 
 from coco_agent.sandbox.base import Format, SandboxLimits
 from coco_agent.sandbox.bundle import worker_bundle
-from coco_agent.sandbox.launchers.bubblewrap import BASE_ENV, host_mpl_cache, job_frame
+from coco_agent.sandbox.launchers.bubblewrap import BASE_ENV, host_mpl_cache, job_frame, service_of
 from coco_agent.sandbox.launchers.piped import PipedWorker
 from coco_agent.sandbox.protocol import READY, FrameReader
 
@@ -38,8 +38,8 @@ class ProcessLauncher:
         self._mpl_seed = host_mpl_cache()
         self._bundle = str(worker_bundle())
 
-    def key(self, limits: SandboxLimits) -> Hashable:
-        return ()
+    def key(self, limits: SandboxLimits, fmt: Format = "matplotlib") -> Hashable:
+        return service_of(fmt)
 
     def start(self, key: Hashable, max_jobs: int) -> PipedWorker:
         """Start one worker for one job in a fresh private folder; wait for its ready frame."""
@@ -49,7 +49,7 @@ class ProcessLauncher:
             env["COCO_MPL_SEED"] = self._mpl_seed
         try:
             proc = subprocess.Popen(
-                [self.python, "-I", "-B", self._bundle, "--oneshot"],
+                [self.python, "-I", "-B", self._bundle, "--oneshot", *(["--preload", key] if key else [])],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -62,7 +62,7 @@ class ProcessLauncher:
             shutil.rmtree(home, ignore_errors=True)
             raise
         worker = PipedWorker(proc, key, FrameReader(max_payload=64 << 20), "process", home=home)
-        header, _, why = worker.read_frame(time.monotonic() + self.startup_grace_s)
+        header, _, why = worker.read_frame(time.monotonic() + self.startup_grace_s + (30.0 if key else 0.0))
         if header is None or header.get("type") != READY:
             tail = worker.take_stderr().decode("utf-8", "replace")[-500:]
             self.stop(worker)

@@ -17,6 +17,12 @@ Found = tuple[bytes, str, list | None]  # (PNG, how it was found, text boxes or 
 # A renderer may add a fourth item: a dict of more result fields ("texts": the drawn strings).
 
 
+class DocumentError(Exception):
+    """A document renderer's clear refusal or failure (no traceback): status `status`, the message as the error."""
+
+    status = "error"
+
+
 class Capture:
     """One job's hooks over every renderer, and the answer to "what did it draw?"."""
 

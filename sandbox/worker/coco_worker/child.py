@@ -11,7 +11,7 @@ import signal
 import sys
 import traceback
 
-from coco_worker.capture import PROGRAM_NAME, Capture
+from coco_worker.capture import PROGRAM_NAME, Capture, DocumentError
 from coco_worker.hygiene import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, WORKER_IGNORES, prctl
 from coco_worker.pixels import Rejected
 from coco_worker.protocol import write_frame
@@ -29,10 +29,12 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
     try:
         source = code.decode("utf-8")
         document = getattr(renderer, "document", None)
-        found = document(source, limits["max_pixels"]) if document is not None else None
+        found = document(source, limits) if document is not None else None
         if found is not None:
             png, how, boxes, *rest = found
             more = rest[0] if rest else {}
+        elif getattr(renderer, "DOCUMENT_ONLY", False):
+            raise DocumentError(f"the program is not a {fmt} document")
         else:
             capture.install()
             linecache.cache[PROGRAM_NAME] = (len(source), None, source.splitlines(True), PROGRAM_NAME)
@@ -57,6 +59,8 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
                 )
     except Rejected as exc:
         status, error = "rejected", str(exc)
+    except DocumentError as exc:
+        status, error = exc.status, str(exc)
     except MemoryError:
         status, error = "oom", "MemoryError: the program ran out of memory"
     except BaseException:
@@ -93,8 +97,16 @@ def program_traceback() -> str:
 
 
 def child_setup(
-    job_dir: str, out_w: int, err_w: int, keep_fd: int, limits: dict, timeout: float, protected: list[int]
+    job_dir: str,
+    out_w: int,
+    err_w: int,
+    keep_fd: int,
+    limits: dict,
+    timeout: float,
+    protected: list[int],
+    keep_more: tuple[int, ...] = (),
 ) -> None:
+    """`keep_more`: fds this job keeps besides its result pipe (a document renderer's service pipes)."""
     os.setsid()
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     prctl(PR_SET_DUMPABLE, 1)  # as after any exec: the worker (no capabilities) may read its smaps
@@ -103,8 +115,11 @@ def child_setup(
     os.dup2(devnull, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
-    os.closerange(3, keep_fd)
-    os.closerange(keep_fd + 1, 1 << 16)
+    low = 3
+    for fd in sorted({keep_fd, *keep_more}):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
     sys.stdout = io.TextIOWrapper(
         io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace", line_buffering=True
     )

@@ -10,6 +10,8 @@ import signal
 import stat
 import time
 
+from coco_worker import services
+
 # Signals a job (same uid) could send its worker: ignored there, restored to their defaults in each job.
 WORKER_IGNORES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPROF")
 
@@ -42,11 +44,16 @@ def children_of(pid: int) -> list[int]:
 def job_processes() -> list[int]:
     """The job's processes, seen from its runner: every process but the zygote and the runner when the zygote
     is PID 1 of the namespace (Docker, bubblewrap --as-pid-1), else the runner's children (it is a subreaper:
-    the job's orphans become its children)."""
+    the job's orphans become its children). A warm renderer service's process tree is never the job's."""
     me = os.getpid()
+    keep = services.tree_pids()
     if os.getppid() == 1:
-        return [int(e) for e in os.listdir("/proc") if e.isdigit() and int(e) not in (1, me)]
-    return children_of(me)
+        return [
+            int(e)
+            for e in os.listdir("/proc")
+            if e.isdigit() and int(e) not in (1, me) and int(e) not in keep
+        ]
+    return [pid for pid in children_of(me) if pid not in keep]
 
 
 def reap_all(child: int | None, budget_s: float = 2.0) -> int:

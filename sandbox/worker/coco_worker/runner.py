@@ -19,6 +19,7 @@ import tempfile
 import time
 import traceback
 
+from coco_worker import services
 from coco_worker.child import child_setup, run_child
 from coco_worker.hygiene import (
     job_processes,
@@ -73,7 +74,7 @@ class Runner:
                 break
             write_frame(self.chan_out, {"type": "error", "error": f"unknown frame type {kind!r}"})
         result, png = self.run_job(header, payload)
-        doubt = result.pop("doubt", "")
+        doubt = result.pop("doubt", "") or services_doubt()
         if self.reset:
             problem = doubt or self.reset_scratch() or self.zygote.changed()
             result.update(clean=not problem, unclean=problem)
@@ -106,6 +107,11 @@ class Runner:
         base = {"type": "result", "id": job.get("id"), "stdout": "", "stderr": "", "width": 0, "height": 0}
         if fmt not in RENDERERS:
             return dict(base, status="error", error=f"unknown format {fmt!r}", seconds=0.0), b""
+        renderer = RENDERERS[fmt]
+        if services.SERVICES and not getattr(renderer, "DOCUMENT_ONLY", False):
+            error = f"this worker serves document formats only ({', '.join(services.SERVICES)}), not {fmt}"
+            return dict(base, status="error", error=error, seconds=0.0), b""
+        limits["timeout"] = timeout
         job_dir = tempfile.mkdtemp(prefix="job-", dir=self.jobs_root)
         os.chmod(job_dir, 0o700)
         started = time.monotonic()
@@ -126,13 +132,15 @@ class Runner:
         sys.stdout.flush()
         sys.stderr.flush()
         protected = [1, self.zygote.pid, os.getpid(), os.getpgid(0)]  # what the job must not reach
+        job_fds = getattr(RENDERERS[fmt], "job_fds", None)
+        keep_more = tuple(job_fds()) if job_fds is not None else ()  # its own service's pipes, nobody else's
         pid = os.fork()
         if pid == 0:  # child
             try:
                 for fd in (out_r, err_r, res_r, self.chan_in, self.chan_out):
                     os.close(fd)
                 try:
-                    child_setup(job_dir, out_w, err_w, res_w, limits, timeout, protected)
+                    child_setup(job_dir, out_w, err_w, res_w, limits, timeout, protected, keep_more)
                 except BaseException:
                     traceback.print_exc()
                     os._exit(SETUP_FAILED)
@@ -209,6 +217,16 @@ class Runner:
         if death["status"] == "error":  # an abrupt exit, a signal: the job may have left anything behind
             death["doubt"] = f"the job ended abnormally: {death['error']}"[:300]
         return dict(header, **death), b""
+
+
+def services_doubt() -> str:
+    """After a job: '' when every warm renderer service is as the next job must find it, else why not."""
+    for name in services.SERVICES:
+        check = getattr(RENDERERS.get(name), "check", None)
+        why = check() if check is not None else ""
+        if why:
+            return why[:300]
+    return ""
 
 
 class Watchdog:

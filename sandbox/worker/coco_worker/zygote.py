@@ -9,6 +9,7 @@ import sys
 import tempfile
 import traceback
 
+from coco_worker import services
 from coco_worker.hygiene import PR_SET_CHILD_SUBREAPER, mount_points_below, prctl
 from coco_worker.runner import EXIT_JOB, EXIT_STOP, Runner
 from coco_worker.selfcheck import process_state, state_changes
@@ -29,6 +30,7 @@ class Zygote:
         # Read-only binds the sandbox placed inside the scratch folders (bubblewrap binds the host's Python
         # prefix at its own path, which may lie under /tmp): the wipe keeps them and the folders leading there.
         self.keep = mount_points_below((tempfile.gettempdir(), "/dev/shm")) if reset else set()
+        self.keep |= {s.folder for s in services.SERVICES.values() if s.folder}  # a warm browser's profile
         self.state = process_state(0)
 
     def changed(self, pid: int | None = None) -> str:
@@ -59,7 +61,7 @@ class Zygote:
             self.count += 1
             if max_jobs and self.count >= max_jobs:
                 return
-            why = self.changed(0) or self._leftovers()
+            why = self.changed(0) or self._leftovers() or _services_gone()
             if why:
                 print(f"coco worker: {why}; stopping", file=sys.stderr)
                 return
@@ -68,8 +70,15 @@ class Zygote:
         """As PID 1: whether any process outlived the runner (pids only: nothing a job wrote is read here)."""
         if os.getpid() != 1:
             return ""
-        left = [e for e in os.listdir("/proc") if e.isdigit() and e != "1"]
+        keep = services.tree_pids()
+        left = [e for e in os.listdir("/proc") if e.isdigit() and e != "1" and int(e) not in keep]
         return f"{len(left)} process(es) outlived the runner" if left else ""
+
+
+def _services_gone() -> str:
+    """'' while every warm renderer service runs, else which one died (the worker then stops)."""
+    gone = [name for name, service in services.SERVICES.items() if not service.alive()]
+    return f"the warm {', '.join(gone)} renderer process died" if gone else ""
 
 
 def _wait_for(pid: int) -> int:

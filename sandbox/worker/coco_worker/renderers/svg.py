@@ -42,11 +42,11 @@ class Hooks:
         return None
 
 
-def document(source: str, max_pixels: int) -> Found | None:
+def document(source: str, limits: dict) -> Found | None:
     """The job's text rendered as an SVG document, or None when it is not one (then it runs as Python)."""
     if not looks_like_svg(source):
         return None
-    png, boxes = render_svg_with_text_boxes(source.encode("utf-8"), max_pixels)
+    png, boxes = render_svg_with_text_boxes(source.encode("utf-8"), limits["max_pixels"])
     return png, "svg text", boxes
 
 
