@@ -33,7 +33,13 @@ def reject(*problems: str) -> str:
     return json.dumps({"match": False, "score": 3, "problems": list(problems), "summary": "mismatch"})
 
 
-SMALL_BARS = GOOD_BARS.replace("figsize=(6, 4), dpi=100", "figsize=(1.5, 1.5), dpi=64")
+SMALL_BARS = """```python
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(1.5, 1.5), dpi=64)
+ax.bar(["Q1", "Q2", "Q3", "Q4"], [100, 120, 150, 140], color="tab:blue")
+ax.axis("off")  # a 96 px chart has no room for readable labels: the geometry checks would send it back
+plt.savefig("output.png")
+```"""
 
 
 def forge_result(header: dict, payload_expr: str = "b''", prelude: str = "") -> str:

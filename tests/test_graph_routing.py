@@ -171,7 +171,7 @@ def test_diffusers_refiner_makes_the_final(tmp_path, tiny_img2img_dir):
         refine_strength=0.5,  # the user's choice (a chart is not refined by default)
         refine_guard=False,  # keep the refined image unverified (the guardrail has its own tests)
     )
-    result = start_run(PROMPT, ctx, tmp_path / "run")
+    result = start_run("A tiny bar chart of four quarters' sales, no labels", ctx, tmp_path / "run")
     run_dir = tmp_path / "run"
     assert result["status"] == "accepted" and result["refinement"]["kept"] is True
     from PIL import Image
