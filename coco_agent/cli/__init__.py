@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from coco_agent.cli import batch, bench, generate, render, report, resume, sandbox, score
+from coco_agent.cli import batch, bench, generate, render, replay, report, resume, sandbox, score
 from coco_agent.cli.display import INTERRUPTED_RUN
 from coco_agent.cli.exit_codes import ExitCode
 
-COMMANDS = (generate, resume, render, sandbox, batch, report, score, bench)
+COMMANDS = (generate, resume, replay, render, sandbox, batch, report, score, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,10 +18,15 @@ class ExitCode(IntEnum):
     be used, a sandbox, OCR engine or benchmark data that is not available (argparse's own errors are 2 too)."""
     MAX_ROUNDS = 3
     """A final image exists, but the critic never accepted a draft (`generate`, `resume`)."""
+    BUDGET = 4
+    """A run stopped at its budget (dollars, tokens or deadline; the best draft so far is the final image, when
+    one rendered): `coco resume RUN --budget-usd MORE` continues it. A batch stopped by its batch budget."""
     INTERRUPTED = 130
     """Ctrl-C (128 + SIGINT); finished work is kept: `coco resume RUN_DIR`, or rerun the same batch."""
 
 
 def for_status(status: str | None) -> ExitCode:
-    """The exit code of a finished run's status (result.json): accepted, max_rounds, anything else failed."""
-    return {"accepted": ExitCode.OK, "max_rounds": ExitCode.MAX_ROUNDS}.get(status or "", ExitCode.FAILED)
+    """The exit code of a finished run's status (result.json): accepted, max_rounds, budget, anything else
+    failed."""
+    codes = {"accepted": ExitCode.OK, "max_rounds": ExitCode.MAX_ROUNDS, "budget": ExitCode.BUDGET}
+    return codes.get(status or "", ExitCode.FAILED)

@@ -63,6 +63,7 @@ class SandboxLimits:
     max_png_bytes: int = 32 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_source_bytes: int = 1024 * 1024
+    facts: bool = True  # the worker reports what the program drew, as data (coco_worker/facts.py)
 
 
 def encode_source(code: str, limits: SandboxLimits) -> tuple[bytes, str]:
@@ -90,6 +91,9 @@ class RenderResult:
     # Where the picture shows text the program drew, in its pixels (x0, y0, x1, y1; x1/y1 exclusive), reported
     # by the worker from the drawing calls and validated here; None: unknown (not reported, or not trusted).
     text_boxes: list[Box] | None = None
+    # What the program drew, as data (texts with roles and boxes, series, wedges), reported by the worker and
+    # validated here (coco_agent/sandbox/facts.py); None: unknown.
+    facts: dict | None = None
 
     def __post_init__(self) -> None:
         # A forged result frame can claim any status: never pass an unknown one on.
@@ -104,10 +108,14 @@ class RenderResult:
                 self.extra[key] = clean_text(value, 1000)
 
     def take_text_boxes(self, header: dict) -> None:
-        """Set `text_boxes` from a result frame's header, for the validated PNG's size (call after decoding)."""
+        """Set `text_boxes` and `facts` from a result frame's header, for the validated PNG's size (call after
+        decoding)."""
+        from coco_agent.sandbox.facts import clean_facts
+
         self.text_boxes = (
             clean_text_boxes(header.get("text_boxes"), self.width, self.height) if self.ok else None
         )
+        self.facts = clean_facts(header.get("facts"), self.width, self.height) if self.ok else None
 
     @property
     def ok(self) -> bool:

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 
+from coco_worker import facts
 from coco_worker.capture import Capture, Found, name_of
 from coco_worker.pixels import Rejected, check_pixels, number
 from coco_worker.textboxes import _pixel_box, _same_canvas, png_dimensions
@@ -92,6 +93,7 @@ class Hooks:
         matplotlib.use = use
         plt.switch_backend = switch_backend
         self.install_text_measuring()
+        facts.install_matplotlib(self)  # pairs the measured boxes with their texts (coco_worker/facts.py)
 
     def install_text_measuring(self) -> None:
         """Measure every Text artist drawn while the worker saves a figure, on the renderer of that save.
@@ -153,6 +155,7 @@ class Hooks:
         boxes, size = None, png_dimensions(png)
         if run is not None and not run["bad"] and _same_canvas(run["size"], size):
             boxes = run["boxes"]  # the draw that made this PNG, on a canvas of the PNG's size
+        facts.note_figure(fig, png, run, boxes is not None)
         self.figures.append((png, how, boxes))
 
     def open_figures(self) -> None:
