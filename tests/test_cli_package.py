@@ -31,7 +31,17 @@ def _flags(parser: argparse.ArgumentParser) -> set[str]:
 def test_one_table_of_commands_each_registering_itself() -> None:
     assert all(callable(getattr(module, "register", None)) for module in (*COMMANDS, *BENCHMARKS))
     commands = _subcommands(build_parser())
-    assert list(commands) == ["generate", "resume", "render", "sandbox", "batch", "report", "score", "bench"]
+    assert list(commands) == [
+        "generate",
+        "resume",
+        "replay",
+        "render",
+        "sandbox",
+        "batch",
+        "report",
+        "score",
+        "bench",
+    ]
     assert set(_subcommands(commands["bench"])) == {"sandbox", "longtext"}
     assert set(_subcommands(commands["sandbox"])) == {"build", "status"}
 
@@ -80,9 +90,10 @@ def test_exit_codes_are_one_enum_with_the_documented_numbers() -> None:
         "FAILED": 1,
         "USAGE": 2,
         "MAX_ROUNDS": 3,
+        "BUDGET": 4,
         "INTERRUPTED": 130,
     }
-    assert [for_status(s) for s in ("accepted", "max_rounds", "failed", None)] == [0, 3, 1, 1]
+    assert [for_status(s) for s in ("accepted", "max_rounds", "budget", "failed", None)] == [0, 3, 4, 1, 1]
 
 
 def test_no_command_and_no_benchmark_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
