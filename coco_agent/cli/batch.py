@@ -61,9 +61,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def exit_code(summary: dict[str, Any]) -> ExitCode:
-    """OK when every prompt has an outcome, else FAILED (saying how many have none)."""
+    """OK when every prompt has an outcome; BUDGET when the batch budget left some without one; else FAILED
+    (saying how many have none)."""
     pending = (summary.get("statuses") or {}).get("pending", 0)
     if not pending:
         return ExitCode.OK
+    stopped = (summary.get("batch_budget") or {}).get("stopped")
+    if stopped:
+        display.batch_budget_stopped(pending, stopped)
+        return ExitCode.BUDGET
     display.batch_incomplete(pending)
     return ExitCode.FAILED

@@ -97,6 +97,16 @@ def interrupted_batch() -> ExitCode:
     return ExitCode.INTERRUPTED
 
 
+def batch_budget_stopped(pending: int, reason: str) -> None:
+    print(
+        terminal_text(
+            f"error: {pending} prompt(s) were not started: {reason}; rerun the same command with a larger "
+            "--batch-budget-usd / --batch-budget-tokens / --batch-deadline to continue them"
+        ),
+        file=sys.stderr,
+    )
+
+
 def batch_incomplete(pending: int) -> None:
     print(
         f"error: {pending} prompt(s) have no outcome (pending); rerun the same command to continue them",

@@ -85,8 +85,11 @@ def _load(path: str | None) -> PriceTable:
     return PriceTable(exact=exact, patterns=tuple(patterns), files=tuple(files))
 
 
+HINT = f"; fix it, or unset {ENV_VAR} / drop --prices to use the shipped table"
+
+
 def _read(path: Path, where: str) -> Any:
-    hint = f"; fix it, or unset {ENV_VAR} / drop --prices to use the shipped table"
+    hint = HINT
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
@@ -104,6 +107,13 @@ def _read(path: Path, where: str) -> Any:
 
 def _entries(data: Any, where: str) -> dict[str, Price]:
     """``{"models": {"provider:model": {"input": $/Mtok, "output": $/Mtok}}}`` validated."""
+    try:
+        return _validated(data, where)
+    except PriceFileError as exc:
+        raise PriceFileError(f"{exc}{HINT}") from None
+
+
+def _validated(data: Any, where: str) -> dict[str, Price]:
     example = '{"models": {"openai:gpt-4.1-mini": {"input": 0.4, "output": 1.6}}}'
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise PriceFileError(f'{where}: expected a JSON object with a "models" object, e.g. {example}')

@@ -44,6 +44,7 @@ class RunRow:
     refinement_kept: bool | None = None
     scores: dict[str, Any] | None = None
     error: str = ""
+    usage: dict[str, Any] | None = None  # the run's ledger totals (result.json "usage")
 
 
 @dataclass
@@ -137,6 +138,7 @@ def read_row(run_dir: Path) -> RunRow:
         refinement_kept=refinement.get("kept") if refinement else None,
         scores=result.get("scores"),
         error=result.get("error") or "",
+        usage=result.get("usage") if isinstance(result.get("usage"), dict) else None,
     )
 
 
