@@ -43,6 +43,16 @@ def fold(text: str) -> str:
     return norm(text).casefold()
 
 
+def label_key(text: str) -> str:
+    """A category label as compared: case-folded, and a number by its value (a tick "2020.0" is "2020")."""
+    folded = fold(text)
+    try:
+        number = float(folded.replace(",", "")) if folded else None
+    except ValueError:
+        return folded
+    return f"{number:g}" if number is not None and abs(number) < 1e15 else folded
+
+
 def shown(value: float) -> str:
     return f"{value:g}" if abs(value) < 1e15 else str(value)
 
@@ -196,11 +206,11 @@ def _kind_ok(claim: Series, drawn: Drawn) -> bool:
 
 def _by_labels(claim: Series, drawn: list[Drawn], used: set[int]) -> int | None:
     """The drawn series showing all the claim's category labels (the one of the claim's name, when named)."""
-    wanted = {fold(label) for label in claim.labels or []}
+    wanted = {label_key(label) for label in claim.labels or []}
     fits = [
         i
         for i, d in enumerate(drawn)
-        if i not in used and wanted <= {fold(c) for c in d.categories if c} and _kind_ok(claim, d)
+        if i not in used and wanted <= {label_key(c) for c in d.categories if c} and _kind_ok(claim, d)
     ]
     if claim.name:
         named = [i for i in fits if drawn[i].label and fold(drawn[i].label) == fold(claim.name)]
@@ -255,13 +265,13 @@ def _compare(claim: Series, drawn: Drawn, result: dict[str, Any]) -> None:
     decimals = _decimals(claim)
     problems: list[str] = []
     pairs: list[tuple[str, float | None, float, int]] = []
-    if claim.labels and {fold(x) for x in claim.labels} <= {fold(c) for c in drawn.categories if c}:
+    if claim.labels and {label_key(x) for x in claim.labels} <= {label_key(c) for c in drawn.categories if c}:
         index = {}
         for position, category in enumerate(drawn.categories):
             if category:
-                index.setdefault(fold(category), position)
+                index.setdefault(label_key(category), position)
         for label, value, dec in zip(claim.labels, claim.values, decimals, strict=True):
-            pairs.append((label, values[index[fold(label)]], value, dec))
+            pairs.append((label, values[index[label_key(label)]], value, dec))
         how = "by label"
     else:
         if len(values) != len(claim.values):
