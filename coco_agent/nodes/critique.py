@@ -254,7 +254,8 @@ def chosen_attempt(state: dict[str, Any], attempt: dict[str, Any], cand: int) ->
     """The round's attempt record pointing at candidate ``cand`` (its program, draft, checks, facts)."""
     from coco_agent.nodes.select import promote
 
-    record = next(c for c in attempt.get("candidates") or [] if c["cand"] == cand)
+    full = [c for c in state.get("candidates") or [] if c["round"] == attempt["round"] and c["cand"] == cand]
+    record = full[0] if full else next(c for c in attempt.get("candidates") or [] if c["cand"] == cand)
     return promote(attempt, record)
 
 
