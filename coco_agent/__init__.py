@@ -130,7 +130,7 @@ def replay(run_dir: str | Path, out: str | Path, *, force: bool = False) -> dict
     """Re-run the run in ``run_dir`` into ``out`` from its recorded model answers (calls.jsonl), calling no
     model, and compare: returns the replay report (also ``out``/replay.json): ``identical``, ``differences``.
     ReplayError when it cannot be replayed."""
-    from coco_agent.replay import replay_run
+    from coco_agent.replays import replay_run
 
     return replay_run(run_dir, out, force=force)
 

@@ -1,7 +1,7 @@
 """What result.json records so a run can be reproduced: the models as the servers named them, the sampling
 settings and seeds, the sandbox recipe and image, the refiner and its settings, the prompt templates' hashes,
 and the versions of coco and of the libraries that shape a run. `coco replay` re-derives a run from it and the
-recorded answers (coco_agent/replay.py)."""
+recorded answers (coco_agent/replays.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`coco replay RUN -o NEW`: re-derive a run from its recorded model answers, with zero model calls, and report
-every difference (`coco_agent.replay`)."""
+every difference (`coco_agent.replays`)."""
 
 from __future__ import annotations
 
