@@ -125,3 +125,18 @@ def test_a_candidate_count_out_of_range_is_a_usage_error(openai_server, tmp_path
     err = capsys.readouterr().err
     assert code == 2 and "--candidates must be between 1 and 16" in err, err
     assert not run.exists() and not openai_server.requests
+
+
+def test_the_ledger_decides_how_many_candidates_a_round_can_still_afford(openai_server, tmp_path):
+    verdict = json.dumps(
+        {"match": False, "score": 3, "problems": ["orange bars"], "summary": "no", "choice": "A"}
+    )
+    openai_server.script(*[GOOD_BARS] * 4, verdict, *[GOOD_BARS_V2] * 4, choose("A"))
+    # round 1 (one request for 4 programs, one critic call) costs what the server reports; the budget leaves
+    # room for about two more programs (each answer of round 1 cost a quarter of its request)
+    result = generate(openai_server, tmp_path, candidates=4, budget_tokens=1529)
+    first, critic = openai_server.usage[:2]
+    assert 1529 - (first["total_tokens"] + critic["total_tokens"]) < 3 * first["total_tokens"] / 4
+    assert [r.get("n") for r in openai_server.chat_requests][:3] == [4, None, 2]
+    assert result["status"] == "budget" and (tmp_path / "run/attempts/02/cand-2/code.py").exists()
+    assert not (tmp_path / "run/attempts/02/cand-3").exists()

@@ -2,8 +2,9 @@
 and the same for a whole batch (``--batch-budget-usd``, ``--batch-budget-tokens``, ``--batch-deadline``).
 
 A run's budget is checked before each model call the graph would make next (a new round's code writer, the
-critic): the spent part comes from the run's ledger (calls.jsonl), and the next call is estimated as the mean of
-this run's earlier calls of the same role (the first call has no estimate and goes ahead). A dollar budget needs
+critic): the spent part comes from the run's ledger (calls.jsonl), and the next call is estimated as the mean cost per
+answer of this run's earlier calls of the same role (a call for n candidates counts n answers; ``affordable``
+then decides how many candidates the rest covers) (the first call has no estimate and goes ahead). A dollar budget needs
 a price for every model called, a token budget a usage count from every call: without them the run stops, and
 says why, rather than spend blind. The deadline counts the seconds the run's nodes ran (across resumes).
 
@@ -126,7 +127,8 @@ def _money(ctx: Any, state: dict[str, Any], role: str, calls: int) -> Stop | Non
                 "(or COCO_PRICES), or use --budget-tokens",
                 "usd",
             )
-        stop = _over(spent["usd"], limits.usd, [r["usd"] for r in same_role], calls, role, "$", "usd")
+        per_answer = [r["usd"] / max(1, r.get("outputs") or 1) for r in same_role if r.get("usd") is not None]
+        stop = _over(spent["usd"], limits.usd, per_answer, calls, role, "$", "usd")
         if stop:
             return stop
     if limits.tokens is not None:
@@ -137,7 +139,7 @@ def _money(ctx: Any, state: dict[str, Any], role: str, calls: int) -> Stop | Non
             return Stop(
                 f"a token budget cannot be kept: {', '.join(models)} reported no token usage", "tokens"
             )
-        per_call = [r["total_tokens"] for r in same_role]
+        per_call = [r["total_tokens"] / max(1, r.get("outputs") or 1) for r in same_role]
         stop = _over(spent["total_tokens"], limits.tokens, per_call, calls, role, "", "tokens")
         if stop:
             return stop
