@@ -320,6 +320,11 @@ def settle(ctx: RunContext) -> RunContext:
 
     settle_models(ctx)
     ctx.validate_search()
+    from coco_agent.models.gguf import check_gguf, is_gguf
+
+    for spec in dict.fromkeys(s for s in (ctx.llm, ctx.vlm) if isinstance(s, str)):
+        if spec.strip().startswith("hf:") and is_gguf(spec):
+            check_gguf(Path(spec.strip()[3:]))  # ModelChoiceError (a usage error) before anything runs
     unpriced_budget(ctx)
     for spec in dict.fromkeys(s for s in (ctx.llm, ctx.vlm) if isinstance(s, str)):
         gaps = [g for g in sampling_gaps(spec, Sampling(ctx.temperature, ctx.max_tokens, None)) if g]
