@@ -48,7 +48,17 @@ _ERRORS = (
     "BenchDataMissing",
     "ReportError",
 )
-__all__ = ["__version__", "generate", "generate_batch", "render", "resume", "score", *sorted(_LAZY), *_ERRORS]
+__all__ = [
+    "__version__",
+    "generate",
+    "generate_batch",
+    "render",
+    "replay",
+    "resume",
+    "score",
+    *sorted(_LAZY),
+    *_ERRORS,
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -100,13 +110,29 @@ def generate(
 
 
 def resume(
-    run_dir: str | Path, *, on_update: Callable[[str, dict[str, Any]], None] | None = None
+    run_dir: str | Path,
+    *,
+    on_update: Callable[[str, dict[str, Any]], None] | None = None,
+    budget_usd: float | None = None,
+    budget_tokens: int | None = None,
+    deadline_s: float | None = None,
 ) -> dict[str, Any]:
     """Continue the run in ``run_dir`` from its last checkpoint, with its own settings (run.json); finished
-    nodes are not run again. A finished run is returned as it is. RunDirError when it is not a run."""
+    nodes are not run again. A finished run is returned as it is, except one stopped by its budget (status
+    ``budget``) given a larger one here: it continues where it stopped. RunDirError when it is not a run."""
     from coco_agent.runner import resume_run
 
-    return resume_run(run_dir, on_update=on_update)
+    budget = {"budget_usd": budget_usd, "budget_tokens": budget_tokens, "deadline_s": deadline_s}
+    return resume_run(run_dir, on_update=on_update, budget={k: v for k, v in budget.items() if v is not None})
+
+
+def replay(run_dir: str | Path, out: str | Path, *, force: bool = False) -> dict[str, Any]:
+    """Re-run the run in ``run_dir`` into ``out`` from its recorded model answers (calls.jsonl), calling no
+    model, and compare: returns the replay report (also ``out``/replay.json): ``identical``, ``differences``.
+    ReplayError when it cannot be replayed."""
+    from coco_agent.replays import replay_run
+
+    return replay_run(run_dir, out, force=force)
 
 
 def generate_batch(

@@ -10,6 +10,7 @@ from coco_agent.formats import FormatName
 from coco_agent.sandbox.base import SandboxLimits
 
 REVIEW_POINTS = ("none", "draft", "refine", "all")  # where a run pauses for a person (--review)
+MAX_CANDIDATES = 16  # programs per round at most (--candidates)
 
 
 @dataclass
@@ -30,6 +31,12 @@ class RunContext:
     `repairs`: fix small, certain mistakes in the program before it runs (nodes/repair.py, repairs/).
     `review`: pause the run for a person (LangGraph ``interrupt()``, nodes/review.py) before the chosen draft
     is refined (``draft``), before the refined image counts (``refine``), or at both (``all``).
+
+    Cost and search (coco_agent/ledger/): `budget_usd` / `budget_tokens` / `deadline_s` stop the run cleanly
+    (status budget) before a call that would pass them; `prices` is a price file over the shipped table
+    (COCO_PRICES). `candidates`: programs asked for per round, rendered in parallel, ranked, the critic
+    choosing among the best. `critique`: "single" (one critic) or "split" (a visual critic, then a code critic
+    mapping each problem to lines). `temperature`, `max_tokens` and `seed` reach every provider that takes them.
     """
 
     llm: Any = None
@@ -53,6 +60,14 @@ class RunContext:
     clip_model: str = "auto"
     seed: int = 0
     review: Literal["none", "draft", "refine", "all"] = "none"  # REVIEW_POINTS
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+    deadline_s: float | None = None
+    prices: str | None = None
+    candidates: int = 1
+    critique: Literal["single", "split"] = "single"
+    temperature: float | None = None
+    max_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def reviews(self, point: str) -> bool:
@@ -80,3 +95,27 @@ class RunContext:
             )
         if not 0 <= self.refine_margin <= 1:
             raise ValueError(f"refine margin (CLIP cosine) must be between 0 and 1, got {self.refine_margin}")
+        self.validate_search()
+
+    def validate_search(self) -> None:
+        """The budget, candidate, critique and sampling settings (ValueError; PriceFileError for a bad file)."""
+        from coco_agent.ledger.budget import limits_problem
+        from coco_agent.ledger.prices import load_prices
+
+        problem = limits_problem(self.budget_usd, self.budget_tokens, self.deadline_s)
+        if problem:
+            raise ValueError(problem)
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int):
+            raise ValueError(f"--candidates must be a whole number, got {self.candidates!r}")
+        if not 1 <= self.candidates <= MAX_CANDIDATES:
+            raise ValueError(
+                f"--candidates must be between 1 and {MAX_CANDIDATES}, got {self.candidates}: each candidate "
+                "is a program the model writes and the sandbox renders every round"
+            )
+        if self.critique not in ("single", "split"):
+            raise ValueError(f"--critique must be 'single' or 'split', got {self.critique!r}")
+        if self.temperature is not None and not 0 <= self.temperature <= 2:
+            raise ValueError(f"--temperature must be between 0 and 2, got {self.temperature}")
+        if self.max_tokens is not None and not 1 <= self.max_tokens <= 1_000_000:
+            raise ValueError(f"--max-tokens must be between 1 and 1,000,000, got {self.max_tokens}")
+        load_prices(self.prices)  # PriceFileError naming the file and the fix

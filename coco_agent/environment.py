@@ -12,6 +12,7 @@ graph's context schema, ``EnvContext``, fills in what a request leaves out), the
 | ``OPENAI_BASE_URL`` | ``base_url``     | an OpenAI-compatible server |
 | ``COCO_OCR``        | ``ocr_engine``   | auto, rapidocr or tesseract (scores) |
 | ``COCO_CLIP``       | ``clip_model``   | the CLIP model of the scores, or none |
+| ``COCO_PRICES``     | ``prices``       | a price file over the shipped table (coco_agent/ledger/prices.py) |
 
 A setting given explicitly (a flag, a keyword, a field of the request's context) beats the environment, which
 beats ``RunContext``'s default. The one rule for the models:
@@ -40,6 +41,7 @@ ENV_VARS: dict[str, str] = {
     "base_url": "OPENAI_BASE_URL",
     "ocr_engine": "COCO_OCR",
     "clip_model": "COCO_CLIP",
+    "prices": "COCO_PRICES",
 }
 
 

@@ -81,6 +81,14 @@ class ReportError(Exception):
     """The target is not a batch folder or a run directory."""
 
 
+class PriceFileError(ValueError):
+    """A price file (--prices, COCO_PRICES) cannot be read or has a malformed entry; the message says which."""
+
+
+class ReplayError(Exception):
+    """A run cannot be replayed (not a run, no recorded answers, or the replay needs an answer never recorded)."""
+
+
 __all__ = sorted(
     [
         "BatchAborted",
@@ -91,7 +99,9 @@ __all__ = sorted(
         "ImageRejected",
         "ModelChoiceError",
         "OcrUnavailable",
+        "PriceFileError",
         "PromptsFileError",
+        "ReplayError",
         "ReportError",
         "ReviewRefused",
         "RunBusy",

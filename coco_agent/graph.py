@@ -8,6 +8,9 @@ prepare -> write_code -> repair -> execute -> check -> critique -> review_draft 
 review_draft and review_final pass straight through unless the run context asks a person (``review``): then
 they pause the run with ``interrupt()`` (nodes/review.py); the answer accepts, rejects with feedback for the
 code writer, or brings an edited program (to repair, as a new round).
+
+With --candidates N > 1, write_code fans out instead (LangGraph Send), one task per candidate, rendered in
+parallel, and a join ranks them:  write_code => candidate x N => select -> critique | write_code | review_draft | finalize
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
 
 from coco_agent.context import RunContext
+from coco_agent.nodes.candidate import candidate, candidate_input
 from coco_agent.nodes.check import check
 from coco_agent.nodes.critique import critique
 from coco_agent.nodes.execute import execute
@@ -25,6 +30,7 @@ from coco_agent.nodes.prepare import prepare
 from coco_agent.nodes.refine import refine
 from coco_agent.nodes.repair import repair
 from coco_agent.nodes.review import review_draft, review_final
+from coco_agent.nodes.select import select
 from coco_agent.nodes.write_code import write_code
 from coco_agent.state import AgentInput, AgentState
 
@@ -33,8 +39,16 @@ def after_prepare(state: dict[str, Any]) -> Literal["write_code", "finalize"]:
     return state["route"]
 
 
-def after_write_code(state: dict[str, Any]) -> Literal["repair", "finalize"]:
+def after_write_code(state: dict[str, Any]) -> Literal["repair", "finalize"] | list[Send]:
+    """One program goes to repair; a round of candidates fans out, one ``candidate`` task each."""
+    if state["route"] == "candidates":
+        records = state["attempts"][-1].get("candidates") or []
+        return [Send("candidate", candidate_input(state, record)) for record in records]
     return state["route"]
+
+
+def after_select(state: dict[str, Any]) -> Literal["write_code", "critique", "review_draft", "finalize"]:
+    return _gated(state["route"])
 
 
 def after_execute(state: dict[str, Any]) -> Literal["check", "repair", "finalize"]:
@@ -74,6 +88,8 @@ def build_graph(context_schema: type[RunContext] = RunContext) -> StateGraph:
     builder.add_node("repair", repair)
     builder.add_node("execute", execute)
     builder.add_node("check", check)
+    builder.add_node("candidate", candidate)
+    builder.add_node("select", select)
     builder.add_node("critique", critique)
     builder.add_node("review_draft", review_draft)
     builder.add_node("refine", refine)
@@ -81,7 +97,9 @@ def build_graph(context_schema: type[RunContext] = RunContext) -> StateGraph:
     builder.add_node("finalize", finalize)
     builder.add_edge(START, "prepare")
     builder.add_conditional_edges("prepare", after_prepare)
-    builder.add_conditional_edges("write_code", after_write_code)
+    builder.add_conditional_edges("write_code", after_write_code, ["repair", "finalize", "candidate"])
+    builder.add_edge("candidate", "select")
+    builder.add_conditional_edges("select", after_select)
     builder.add_edge("repair", "execute")
     builder.add_conditional_edges("execute", after_execute)
     builder.add_conditional_edges("check", after_check)

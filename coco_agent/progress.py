@@ -68,7 +68,11 @@ class RunProgress:
 
 def print_summary(result: dict[str, Any]) -> None:
     """The closing table of one run (every value from result.json is shown as data, never as markup)."""
-    colour = {"accepted": "green", "max_rounds": "yellow"}.get(result.get("status"), "red")
+    from coco_agent.ledger.records import describe_totals
+
+    colour = {"accepted": "green", "max_rounds": "yellow", "budget": "yellow"}.get(
+        result.get("status"), "red"
+    )
     models = result.get("models") or {}
     paths = result.get("paths") or {}
     table = Table(show_header=False, box=None)
@@ -78,6 +82,12 @@ def print_summary(result: dict[str, Any]) -> None:
         table.add_row("error", f"[red]{markup_text(result['error'])}[/]")
     table.add_row("models", markup_text(f"coder {models.get('coder')}, critic {models.get('critic')}"))
     table.add_row("sandbox", markup_text(result.get("sandbox")))
+    table.add_row("cost", markup_text(describe_totals(result.get("usage"))))
+    stop = (result.get("budget") or {}).get("stop")
+    if stop:
+        table.add_row("budget", f"[yellow]{markup_text(stop.get('reason'))}[/]")
+    if result.get("resume"):
+        table.add_row("resume", f"[yellow]{markup_text(result['resume'])}[/]")
     per_node = ", ".join(f"{k} {v:.1f}s" for k, v in (result.get("seconds_per_node") or {}).items())
     table.add_row("seconds", markup_text(f"{result.get('seconds')} ({per_node})"))
     run_dir, final = paths.get("run_dir"), paths.get("final")

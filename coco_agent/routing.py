@@ -81,8 +81,21 @@ def retry_or_stop(state: dict[str, Any], max_rounds: int, feedback: str, reason:
     )
 
 
+def stop_for_budget(state: dict[str, Any], reason: str, stop: dict[str, Any], feedback: str = "") -> Decision:
+    """A budget reached: refine the best draft so far (status budget, like max_rounds), or end with none.
+    ``stop`` (why, by what, at which node and round) is kept for `coco resume` to continue from there."""
+    best = best_attempt(state.get("attempts", []))
+    extra: dict[str, Any] = {"status": "budget", "budget_stop": stop, "feedback": feedback}
+    if best is not None:
+        why = f"budget: {reason} -> refining best draft from round {best['round']}"
+        return Decision("refine", why, {**extra, "best_round": best["round"]})
+    error = f"stopped by its budget before any draft rendered: {reason}"
+    return Decision("finalize", f"budget: {reason}; no draft yet", {**extra, "error": error})
+
+
 def best_attempt(attempts: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The draft to keep when no attempt was accepted: passing checks first, then fewest geometry problems,
+    """The draft to keep when no attempt was accepted: passing checks first, then fewer facts-check problems,
+    then fewest geometry problems,
     then critic score, then latest."""
     drawn = [a for a in attempts if a.get("draft_path")]
     if not drawn:
@@ -90,9 +103,10 @@ def best_attempt(attempts: list[dict[str, Any]]) -> dict[str, Any] | None:
 
     def rank(a: dict[str, Any]) -> tuple:
         verdict = a.get("verdict") or {}
-        checks_ok = bool((a.get("checks") or {}).get("ok"))
+        checks = a.get("checks") or {}
+        facts = len((checks.get("facts") or {}).get("problems") or [])
         geometry = sum(((a.get("geometry") or {}).get("counts") or {}).values())
-        return (checks_ok, -geometry, float(verdict.get("score") or 0), a["round"])
+        return (bool(checks.get("ok")), -facts, -geometry, float(verdict.get("score") or 0), a["round"])
 
     return max(drawn, key=rank)
 

@@ -2,10 +2,14 @@
 
 A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
 
-    result.json  run.json  trace.jsonl  checkpoints.sqlite  refined.png  final.png  final.svg  crash.txt
-    review.json  run.lock
+    result.json  run.json  trace.jsonl  calls.jsonl  checkpoints.sqlite  refined.png  final.png  final.svg
+    crash.txt  review.json  run.lock
+    replay.json (a run made by `coco replay`: what differs from the recorded run)
     attempts/01/  answer.md  code.py | code.svg | code.html | code.dot | code.vl.json  code.orig.py  draft.png
-                  output.txt  critique.json  error.txt  error.orig.txt  text_boxes.json  geometry.json
+                  output.txt  critique.json  code_critique.json  error.txt  error.orig.txt  text_boxes.json
+                  geometry.json  facts.json
+    attempts/01/ with --candidates N > 1: ranking.json  candidates.png  critique.json, and per candidate
+                  cand-1/ ... cand-N/ (answer.md, code.py, draft.png, facts.json, ...: an attempt folder each)
     edits/01/     edit.json, changed.png (what was refined again), and replaced/: what the edit replaced
                   (result.json, final.png, ..., and the attempts/NN/ of the rounds after the fork point)
 
@@ -34,6 +38,8 @@ CRASH_FILE = "crash.txt"  # the traceback of an unexpected internal error
 FINAL_SVG_FILE = "final.svg"  # the editable deliverable: final.png as background, the program's text live
 REVIEW_FILE = "review.json"  # the pending review of a paused run (present only while it waits)
 LOCK_FILE = "run.lock"  # the advisory lock of whoever is continuing the run now (coco_agent/runlock.py)
+CALLS_FILE = "calls.jsonl"  # one line per model call: the ledger record and the call's output (replay)
+REPLAY_FILE = "replay.json"  # in a run made by `coco replay`: the differences from the recorded run
 ATTEMPTS_DIR = "attempts"  # attempts/NN/ per round
 EDITS_DIR = "edits"  # edits/NN/ per `coco edit` of the run
 
@@ -49,6 +55,13 @@ CRITIQUE_FILE = "critique.json"  # the critic's verdict
 ERROR_FILE = "error.txt"  # why the round failed
 ORIGINAL_ERROR_FILE = "error.orig.txt"  # a sandbox error the repair step fixed
 TEXT_BOXES_FILE = "text_boxes.json"  # where the program drew text (the refiner keeps those pixels)
+FACTS_FILE = "facts.json"  # what the program drew, as data (bars, lines, wedges, texts), and the facts check
+CODE_CRITIQUE_FILE = "code_critique.json"  # --critique split: the code critic's map of problems to lines
+RANKING_FILE = "ranking.json"  # --candidates: the deterministic ranking of the round's candidates
+CANDIDATES_IMAGE = (
+    "candidates.png"  # --candidates: the shortlist side by side, labelled, as the critic saw it
+)
+CANDIDATE_PREFIX = "cand-"  # attempts/NN/cand-K/: candidate K of round NN (an attempt folder of its own)
 GEOMETRY_FILE = "geometry.json"  # the drawn strings the renderer measured and the geometry checks' problems
 
 # an edit folder, edits/NN/
@@ -75,6 +88,8 @@ RUN_FILES = (
     CRASH_FILE,
     REVIEW_FILE,
     LOCK_FILE,
+    CALLS_FILE,
+    REPLAY_FILE,
 )
 ATTEMPT_FILES = (
     ANSWER_FILE,
@@ -86,6 +101,10 @@ ATTEMPT_FILES = (
     ORIGINAL_ERROR_FILE,
     TEXT_BOXES_FILE,
     GEOMETRY_FILE,
+    FACTS_FILE,
+    CODE_CRITIQUE_FILE,
+    RANKING_FILE,
+    CANDIDATES_IMAGE,
 )
 EDIT_FILES = (EDIT_FILE, CHANGED_MASK_FILE)
 BATCH_FILES = (BATCH_FILE, SUMMARY_JSON, SUMMARY_CSV, REPORT_FILE)  # no prompt id may take these names
@@ -114,6 +133,28 @@ def attempt_dir(run_dir: str | Path, rnd: int) -> Path:
 def edit_path(run_dir: str | Path, number: int) -> Path:
     """edits/NN of the run's edit number ``number`` (not created)."""
     return Path(run_dir) / EDITS_DIR / f"{number:02d}"
+
+
+def candidate_path(run_dir: str | Path, rnd: int, cand: int) -> Path:
+    """attempts/NN/cand-K of candidate ``cand`` of round ``rnd`` (not created)."""
+    return attempt_path(run_dir, rnd) / f"{CANDIDATE_PREFIX}{cand}"
+
+
+def attempt_folder(run_dir: str | Path, rnd: int, cand: int | None = None) -> Path:
+    """The folder an attempt's files go to, created: attempts/NN, or attempts/NN/cand-K for a candidate."""
+    path = candidate_path(run_dir, rnd, cand) if cand else attempt_path(run_dir, rnd)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def candidate_dirs(attempt_folder: str | Path) -> Iterator[tuple[int, Path]]:
+    """The candidate folders of one attempt folder, in candidate order, with their numbers."""
+    found = []
+    for folder in Path(attempt_folder).glob(f"{CANDIDATE_PREFIX}*"):
+        number = folder.name.removeprefix(CANDIDATE_PREFIX)
+        if folder.is_dir() and number.isdigit():
+            found.append((int(number), folder))
+    yield from sorted(found)
 
 
 def attempt_dirs(run_dir: str | Path) -> Iterator[tuple[int, Path]]:

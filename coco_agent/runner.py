@@ -63,14 +63,19 @@ def resume_run(
     on_update: OnUpdate | None = None,
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
+    budget: dict[str, Any] | None = None,
 ) -> dict:
     """Continue an interrupted run from its last checkpoint; finished nodes are not run again. A run paused
-    for review stays paused (its ``paused_result``): answer it with ``human.review.review_run``."""
+    for review stays paused (its ``paused_result``): answer it with ``human.review.review_run``. ``budget``
+    (``budget_usd``, ``budget_tokens``, ``deadline_s``) replaces the run's own, in run.json too; a run its
+    budget stopped (status budget) then continues from where it stopped, if the new budget allows it."""
     run_dir = Path(run_dir)
     ctx, thread_id, inputs = saved_run(run_dir, ctx)
+    if budget:
+        ctx = new_budget(run_dir, ctx, budget)
     config = run_config(ctx, thread_id, metadata, tags)
     with run_lock(run_dir, "coco resume"):
-        return _drive(run_dir, ctx, config, inputs, on_update, resume=True)
+        return _drive(run_dir, ctx, config, inputs, on_update, resume=True, reopen=bool(budget))
 
 
 def continue_run(
@@ -85,6 +90,39 @@ def continue_run(
     ctx, thread_id, inputs = saved_run(run_dir, ctx)
     config = run_config(ctx, thread_id, None, None)
     return _drive(run_dir, ctx, config, inputs, on_update, resume=True, start=start)
+
+
+def new_budget(run_dir: Path, ctx: RunContext, budget: dict[str, Any]) -> RunContext:
+    """The run's context with a new budget, validated and saved in run.json (later resumes keep it)."""
+    import dataclasses
+
+    ctx = dataclasses.replace(ctx, **budget)
+    ctx.validate_search()
+    settings = read_json(run_dir / SETTINGS_FILE)
+    settings["context"] = {**settings.get("context", {}), **budget}
+    write_json(run_dir / SETTINGS_FILE, settings)
+    append_trace(run_dir, {"node": "runner", "decision": "budget", "why": f"new budget {budget}"})
+    return ctx
+
+
+def reopen_budget_stop(
+    graph: Any, config: dict[str, Any], snapshot: Any, ctx: RunContext, run_dir: Path
+) -> str:
+    """Send a run its budget stopped back to where it stopped (the next round's code writer, or the critic of
+    the last draft), when the new budget allows; "" when it was reopened, else why not."""
+    from coco_agent.ledger.budget import check
+
+    values = dict(snapshot.values)
+    stop = values.get("budget_stop") or {}
+    at = stop.get("at") if stop.get("at") in ("write_code", "critique") else "write_code"
+    role = "critic" if at == "critique" else "coder"
+    still = check(ctx, {**values, "run_dir": str(run_dir)}, at, role)
+    if still is not None:
+        return still.reason
+    update = {"status": "running", "route": at, "why": "resumed with a larger budget", "error": ""}
+    graph.update_state(config, {**update, "budget_stop": None}, as_node="check")
+    append_trace(run_dir, {"node": "runner", "decision": at, "why": "resumed with a larger budget"})
+    return ""
 
 
 async def astart_run(
@@ -229,6 +267,7 @@ def _drive(
     *,
     resume: bool = False,
     start: Any = _FROM_CHECKPOINT,
+    reopen: bool = False,
 ) -> dict[str, Any]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -240,7 +279,13 @@ def _drive(
             snapshot = graph.get_state(config)
             if start is _FROM_CHECKPOINT:
                 if _finished(run_dir, resume, snapshot):
-                    return read_json(run_dir / RESULT_FILE)  # finished already: nothing to redo
+                    result = read_json(run_dir / RESULT_FILE)
+                    if not (reopen and result.get("status") == "budget"):
+                        return result  # finished already: nothing to redo
+                    why_not = reopen_budget_stop(graph, config, snapshot, ctx, run_dir)
+                    if why_not:
+                        return {**result, "resume": f"not continued: {why_not}"}
+                    snapshot = graph.get_state(config)
                 if resume and snapshot.interrupts:
                     return paused_result(snapshot, ctx)  # waits for a person, not for this process
                 start = None if (resume and snapshot.values) else inputs

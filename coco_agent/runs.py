@@ -91,6 +91,28 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _facts_summary(attempt: dict[str, Any]) -> dict[str, Any] | None:
+    """The facts check of an attempt, as result.json keeps it (None: not checked)."""
+    facts = (attempt.get("checks") or {}).get("facts")
+    if not facts:
+        return None
+    keep = ("available", "problems", "checked", "skipped", "quoted")
+    return {k: facts.get(k) for k in keep} | {"path": attempt.get("facts_path")}
+
+
+def _candidates_summary(attempt: dict[str, Any]) -> dict[str, Any]:
+    """An attempt's candidates (--candidates N): the chosen one, the ranking, the shortlist, each candidate."""
+    if not attempt.get("candidates"):
+        return {}
+    return {
+        "cand": attempt.get("cand"),
+        "ranking": attempt.get("ranking"),
+        "shortlist": attempt.get("shortlist"),
+        "candidates": attempt.get("candidates"),
+        "montage": attempt.get("montage_path"),
+    }
+
+
 def seconds_per_node(timings: list[dict[str, Any]]) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
     for t in timings:
@@ -99,7 +121,13 @@ def seconds_per_node(timings: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """The result.json record for a finished (or failed) run."""
+    """The result.json record for a finished (or failed) run: the outcome, one record per attempt, the cost
+    ledger (``usage``: totals of calls.jsonl; ``calls``: the calls the run went on with), the budget and why it
+    stopped the run, and what reproduces it (``reproduce``: coco_agent/reproduce.py)."""
+    from coco_agent.ledger.budget import Limits
+    from coco_agent.ledger.records import read_calls, totals
+    from coco_agent.reproduce import reproduction
+
     run_dir = state.get("run_dir", "")
     attempts = state.get("attempts", [])
     per_node = seconds_per_node(state.get("timings", []))
@@ -139,11 +167,28 @@ def build_result(state: dict[str, Any], settings: dict[str, Any]) -> dict[str, A
                 "repairs": a.get("repairs") or [],
                 "source": a.get("source") or "model",  # "human": a person's program (coco edit, review)
                 "reviews": a.get("reviews") or [],
+                "facts": _facts_summary(a),
+                **_candidates_summary(a),
             }
             for a in attempts
         ],
         "edits": state.get("edits") or [],
         "refinement": state.get("refinement"),
+        "usage": totals(read_calls(run_dir)) if run_dir else totals([]),
+        "calls": state.get("calls") or [],
+        "budget": {
+            "limits": {
+                "usd": settings.get("budget_usd"),
+                "tokens": settings.get("budget_tokens"),
+                "deadline_s": settings.get("deadline_s"),
+            },
+            "stop": state.get("budget_stop"),
+            "run_seconds": round(sum(t.get("seconds", 0.0) for t in state.get("timings") or []), 3),
+        }
+        if Limits(settings.get("budget_usd"), settings.get("budget_tokens"), settings.get("deadline_s")).any()
+        or state.get("budget_stop")
+        else None,
+        "reproduce": reproduction(state, settings),
         "finished": now(),
         "version": __version__,
     }

@@ -12,6 +12,9 @@ def model_label(spec: Any) -> str | None:
     """A readable name for a model spec: the string itself, or the class/model name of an instance."""
     if spec is None or isinstance(spec, str):
         return spec or None
+    recorded = getattr(spec, "coco_spec", None)  # a replay's stand-in keeps the recorded run's setting
+    if isinstance(recorded, str) and recorded:
+        return recorded
     from coco_agent.models import describe_model
 
     return describe_model(spec)

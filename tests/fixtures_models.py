@@ -124,7 +124,10 @@ class FakeOpenAIServer:
     ``(status, body)`` or ``(status, body, headers)`` for an HTTP error or raw answer (``{"Retry-After": "1"}``);
     ``Slow(seconds, reply)``; or a callable taking the
     request JSON and returning any of these. When the script is empty, the ``respond_with`` callable answers;
-    without one the server answers HTTP 500. Streaming requests get SSE chunks. A POST to any other path (another
+    without one the server answers HTTP 500. Streaming requests get SSE chunks. Every answer reports usage
+    the way OpenAI does (prompt_tokens: words and punctuation of the request's text, 85 per image;
+    completion_tokens: the same of the answer), also kept in ``usage``; a request with ``n`` gets n choices
+    (n successive replies) unless ``honour_n`` is False. A POST to any other path (another
     provider's API: Anthropic's /messages, Ollama's /api/chat) is answered 404 after ``unrouted_delay_s``
     seconds, so any client's timeout can be exercised.
     """
@@ -132,7 +135,12 @@ class FakeOpenAIServer:
     base_url: str = ""
     models: list[str] = field(default_factory=lambda: ["test-model"])
     unrouted_delay_s: float = 0.0
+    honour_n: bool = (
+        True  # answer a request's "n" with n choices (False: one choice, as servers that ignore n)
+    )
+    served_as: str | None = None  # the model id answers name (default: the one asked for)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    usage: list[dict[str, int]] = field(default_factory=list)  # the usage each answer reported, in order
     _queue: list[Any] = field(default_factory=list)
     _responder: Callable[[dict[str, Any]], Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -181,7 +189,32 @@ class FakeOpenAIServer:
         return item
 
 
-def _completion(reply: Any, model: str, number: int) -> tuple[dict[str, Any], str]:
+def count_tokens(text: str) -> int:
+    """The fake server's token count: words and punctuation marks (a stand-in for a tokenizer, but exact and
+    reproducible, so tests can sum usage)."""
+    import re
+
+    return len(re.findall(r"\w+|[^\w\s]", text or ""))
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    total = 0
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, str):
+            total += count_tokens(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "text":
+                    total += count_tokens(part.get("text", ""))
+                elif isinstance(part, dict) and part.get("type") == "image_url":
+                    total += 85
+        for call in message.get("tool_calls") or []:
+            total += count_tokens(json.dumps(call.get("function", {})))
+    return total
+
+
+def _message(reply: Any, number: int) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": None}
     if isinstance(reply, dict):
         message.update(reply)
@@ -200,16 +233,30 @@ def _completion(reply: Any, model: str, number: int) -> tuple[dict[str, Any], st
             }
             for i, call in enumerate(calls)
         ]
-    finish = "tool_calls" if calls else "stop"
+    return message
+
+
+def _completion(replies: list[Any], model: str, number: int, prompt: int) -> tuple[dict[str, Any], str]:
+    messages = [_message(reply, number) for reply in replies]
+    choices, completion = [], 0
+    for index, message in enumerate(messages):
+        finish = "tool_calls" if message.get("tool_calls") else "stop"
+        choices.append({"index": index, "message": message, "finish_reason": finish, "logprobs": None})
+        completion += count_tokens(message.get("content") or "")
+        completion += sum(count_tokens(c["function"]["arguments"]) for c in message.get("tool_calls") or [])
     body = {
         "id": f"chatcmpl-{number}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
     }
-    return body, finish
+    return body, choices[0]["finish_reason"]
 
 
 def _arguments(call: dict[str, Any]) -> str:
@@ -273,7 +320,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, *headers = reply
             self._send_json(int(status), payload, headers[0] if headers else None)
             return
-        completion, finish = _completion(reply, body.get("model", "test-model"), len(self.fake.requests))
+        replies = [reply]
+        wanted = int(body.get("n") or 1) if self.fake.honour_n else 1
+        for _ in range(wanted - 1):
+            more = self.fake.next_reply(body)
+            replies.append("" if isinstance(more, tuple) else more)
+        model = self.fake.served_as or body.get("model", "test-model")
+        completion, finish = _completion(replies, model, len(self.fake.requests), prompt_tokens(body))
+        with self.fake._lock:
+            self.fake.usage.append(dict(completion["usage"]))
         if body.get("stream"):
             self._send_stream(
                 completion, finish, bool((body.get("stream_options") or {}).get("include_usage"))

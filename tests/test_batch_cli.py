@@ -131,7 +131,14 @@ def test_a_bad_prompt_fails_alone(openai_server, tmp_path, capsys):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.splitlines()[-1])
-    assert summary["statuses"] == {"accepted": 1, "max_rounds": 0, "failed": 2, "paused": 0, "pending": 0}
+    assert summary["statuses"] == {
+        "accepted": 1,
+        "max_rounds": 0,
+        "budget": 0,
+        "failed": 2,
+        "paused": 0,
+        "pending": 0,
+    }
     assert "characters long" in result_of(out, "huge")["error"]
     assert "content policy says no" in result_of(out, "refused")["error"]
     assert len(requests_for(openai_server, "refused")) == 1  # a 400 is not retried

@@ -34,6 +34,7 @@ def test_one_table_of_commands_each_registering_itself() -> None:
     assert list(commands) == [
         "generate",
         "resume",
+        "replay",
         "render",
         "sandbox",
         "batch",
@@ -93,10 +94,11 @@ def test_exit_codes_are_one_enum_with_the_documented_numbers() -> None:
         "USAGE": 2,
         "MAX_ROUNDS": 3,
         "PAUSED": 4,
+        "BUDGET": 5,
         "INTERRUPTED": 130,
     }
-    statuses = ("accepted", "max_rounds", "failed", "paused", None)
-    assert [for_status(s) for s in statuses] == [0, 3, 1, 4, 1]
+    statuses = ("accepted", "max_rounds", "failed", "paused", "budget", None)
+    assert [for_status(s) for s in statuses] == [0, 3, 1, 4, 5, 1]
 
 
 def test_no_command_and_no_benchmark_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -134,6 +134,13 @@ def print_batch_summary(summary: dict[str, Any], out: str, console: Console | No
             "throughput",
             f"{summary['prompts_per_minute']} prompts/min ({summary['ran_this_time']} ran this time)",
         )
+    if summary.get("usage"):
+        from coco_agent.ledger.records import describe_totals
+
+        table.add_row("cost", markup_text(describe_totals(summary["usage"])))
+    stopped = (summary.get("batch_budget") or {}).get("stopped")
+    if stopped:
+        table.add_row("budget", markup_text(f"stopped: {stopped}"))
     for name, value in (summary.get("scores") or {}).items():
         table.add_row(markup_text(f"score {name}"), markup_text(value))
     console.print(table)

@@ -22,7 +22,14 @@ from coco_agent.runs import now, read_json
 from coco_agent.safe_text import json_text
 
 NODES = ("prepare", "write_code", "repair", "execute", "check", "critique", "refine", "finalize")
-STATUSES = ("accepted", "max_rounds", "failed", "paused", "pending")  # paused: waits for `coco review`
+STATUSES = (
+    "accepted",
+    "max_rounds",
+    "budget",
+    "failed",
+    "paused",
+    "pending",
+)  # paused: waits for `coco review`
 UNFINISHED = ("paused", "pending")
 CSV_FIELDS = (
     "id",
@@ -36,6 +43,10 @@ CSV_FIELDS = (
     "refiner",
     "refinement_kept",
     "edited",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "usd",
     "scores",
     "error",
     "prompt",
@@ -66,10 +77,28 @@ def summary_row(item: PromptItem, run_dir: Path, error: str | None = None) -> di
         "refiner": result.get("refiner"),
         "refinement_kept": refinement.get("kept") if refinement else None,
         "edited": len(result.get("edits") or []),  # `coco edit`s on the run's line (its human attempts)
+        "usage": _usage_row(result.get("usage")),
         "scores": result.get("scores"),
         "error": result.get("error", ""),
         "meta": item.meta or None,
     }
+
+
+def _usage_row(usage: Any) -> dict[str, Any] | None:
+    """The ledger totals a summary row keeps (calls, tokens, dollars or why not)."""
+    if not isinstance(usage, dict):
+        return None
+    keep = (
+        "calls",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "calls_without_usage",
+        "usd",
+        "usd_priced",
+        "price",
+    )
+    return {k: usage.get(k) for k in keep}
 
 
 class Aggregates:
@@ -81,9 +110,23 @@ class Aggregates:
         self.seconds: list[float] = []
         self.node_seconds: dict[str, float] = defaultdict(float)
         self.scores: dict[str, list[float]] = defaultdict(list)
+        self.usage = {"calls": 0, "input_tokens": 0, "output_tokens": 0, "total_tokens": 0, "usd_priced": 0.0}
+        self.unpriced: set[str] = set()
+        self.without_usage = 0
+
+    def add_usage(self, usage: dict[str, Any] | None) -> None:
+        if not usage:
+            return
+        for key in ("calls", "input_tokens", "output_tokens", "total_tokens"):
+            self.usage[key] += int(usage.get(key) or 0)
+        self.usage["usd_priced"] += float(usage.get("usd_priced") or 0.0)
+        self.without_usage += int(usage.get("calls_without_usage") or 0)
+        if usage.get("usd") is None and usage.get("calls"):
+            self.unpriced.add(str(usage.get("price")))
 
     def add(self, row: dict[str, Any]) -> None:
         self.statuses[row["status"]] += 1
+        self.add_usage(row.get("usage"))
         if row["status"] in UNFINISHED:
             return
         self.rounds.append(int(row.get("rounds") or 0))
@@ -112,6 +155,13 @@ class Aggregates:
             "wall_seconds": round(wall_seconds, 3) if wall_seconds is not None else None,
             "prompts_per_minute": (round(60 * ran / wall_seconds, 2) if wall_seconds and ran else None),
             "scores": {name: _mean(values) for name, values in sorted(self.scores.items())},
+            "usage": {
+                **self.usage,
+                "usd_priced": round(self.usage["usd_priced"], 6),
+                "usd": None if self.unpriced else round(self.usage["usd_priced"], 6),
+                "calls_without_usage": self.without_usage,
+                "price": "; ".join(sorted(self.unpriced)) or "known",
+            },
         }
 
 
@@ -123,8 +173,10 @@ def write_summary(
     errors: dict[str, str] | None = None,
     wall_seconds: float | None = None,
     ran: int = 0,
+    budget: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write summary.json and summary.csv (atomically) for ``items``; return the summary without its rows."""
+    """Write summary.json and summary.csv (atomically) for ``items``; return the summary without its rows.
+    ``budget``: the batch budget's figures (and why it stopped the batch), when it had one."""
     errors = errors or {}
     totals = Aggregates()
     with _atomic(out / SUMMARY_CSV) as csv_fh, _atomic(out / SUMMARY_JSON) as json_fh:
@@ -142,6 +194,7 @@ def write_summary(
             "settings": manifest.get("settings"),
             "written": now(),
             **totals.as_dict(wall_seconds, ran),
+            "batch_budget": budget,
         }
         head = json_text(summary, indent=2, default=str)
         json_fh.write("\n  ],\n" + head[2:] + "\n")
@@ -159,6 +212,9 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
     models = row.get("models") or {}
     flat["coder"], flat["critic"] = models.get("coder"), models.get("critic")
     flat["scores"] = json.dumps(row["scores"]) if row.get("scores") else ""
+    usage = row.get("usage") or {}
+    for key in ("calls", "input_tokens", "output_tokens", "usd"):
+        flat[key] = usage.get(key)
     return flat
 
 

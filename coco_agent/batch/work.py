@@ -36,6 +36,7 @@ from coco_agent.batch.prompts_file import PromptItem, iter_prompts
 from coco_agent.batch.summary import write_summary
 from coco_agent.context import RunContext
 from coco_agent.errors import BatchAborted, RunConflict
+from coco_agent.ledger.budget import BatchBudget
 from coco_agent.models.calls import CallPolicy
 from coco_agent.rundir import result_path, settings_path
 from coco_agent.runner import aresume_run, astart_run
@@ -63,6 +64,9 @@ class BatchOptions:
     retries: int = 3
     retry_failed: bool = False
     engine: str = "local"
+    batch_budget_usd: float | None = None
+    batch_budget_tokens: int | None = None
+    batch_deadline_s: float | None = None
 
     def __post_init__(self) -> None:
         self.prompts, self.out = Path(self.prompts), Path(self.out)
@@ -77,7 +81,17 @@ class BatchOptions:
             "retries": self.retries,
             "retry_failed": self.retry_failed,
             "engine": self.engine,
+            "batch_budget": {
+                "usd": self.batch_budget_usd,
+                "tokens": self.batch_budget_tokens,
+                "deadline_s": self.batch_deadline_s,
+            },
         }
+
+    def batch_budget(self) -> BatchBudget | None:
+        """The budget of this batch invocation (``ledger.budget.BatchBudget``), None when it has none."""
+        limits = (self.batch_budget_usd, self.batch_budget_tokens, self.batch_deadline_s)
+        return BatchBudget(*limits) if any(v is not None for v in limits) else None
 
     def run_dir(self, item: PromptItem) -> Path:
         return self.out / item.id
@@ -103,7 +117,7 @@ def begin_batch(options: BatchOptions) -> dict[str, Any]:
 def warm_up(ctx: RunContext) -> None:
     """Make the shared sandbox, models and refiner ready (errors here would fail every prompt alike, so they
     raise BatchAborted)."""
-    from coco_agent.models import resolve_model
+    from coco_agent.models import model_for
     from coco_agent.nodes.check import critic_enabled
     from coco_agent.refiners import load_refiner
     from coco_agent.sandbox import get_sandbox
@@ -111,9 +125,9 @@ def warm_up(ctx: RunContext) -> None:
     try:
         ctx.validate()
         get_sandbox(ctx.sandbox)
-        resolve_model(ctx.llm, "coder", base_url=ctx.base_url, timeout=ctx.model_timeout_s)
+        model_for(ctx, "coder")
         if critic_enabled(ctx):
-            resolve_model(ctx.vlm, "critic", base_url=ctx.base_url, timeout=ctx.model_timeout_s)
+            model_for(ctx, "critic")
         if (ctx.refiner or "none").strip().lower() != "none":
             load_refiner(ctx.refiner)
     except Exception as exc:
@@ -261,6 +275,7 @@ class BatchTally:
 
     ran: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    budget: dict[str, Any] | None = None  # the batch budget's figures, and why it stopped the batch
 
     def add(self, event: dict[str, Any]) -> None:
         if event.get("how") == "error":
@@ -280,6 +295,7 @@ def finish_batch(
         errors=tally.errors,
         wall_seconds=wall_seconds,
         ran=tally.ran,
+        budget=tally.budget,
     )
 
 

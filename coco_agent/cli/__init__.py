@@ -18,6 +18,7 @@ from coco_agent.cli import (
     edit,
     generate,
     render,
+    replay,
     report,
     resume,
     review,
@@ -28,7 +29,7 @@ from coco_agent.cli import (
 from coco_agent.cli.display import INTERRUPTED_RUN
 from coco_agent.cli.exit_codes import ExitCode
 
-COMMANDS = (generate, resume, render, sandbox, batch, report, score, bench, edit, review, studio)
+COMMANDS = (generate, resume, replay, render, sandbox, batch, report, score, bench, edit, review, studio)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,11 +65,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def exit_code(summary: dict[str, Any]) -> ExitCode:
-    """OK when every prompt has an outcome; PAUSED when the others wait for review (`coco review`); else
-    FAILED (saying how many have none)."""
+    """OK when every prompt has an outcome; PAUSED when the others wait for review (`coco review`); BUDGET
+    when the batch budget left some without one; else FAILED (saying how many have none)."""
     statuses = summary.get("statuses") or {}
     pending = statuses.get("pending", 0)
-    if pending:
-        display.batch_incomplete(pending)
-        return ExitCode.FAILED
-    return ExitCode.PAUSED if statuses.get("paused") else ExitCode.OK
+    if not pending:
+        return ExitCode.PAUSED if statuses.get("paused") else ExitCode.OK
+    stopped = (summary.get("batch_budget") or {}).get("stopped")
+    if stopped:
+        display.batch_budget_stopped(pending, stopped)
+        return ExitCode.BUDGET
+    display.batch_incomplete(pending)
+    return ExitCode.FAILED

@@ -147,10 +147,36 @@ def runs_waiting(paths: list[Any]) -> None:
         err.print(plain_text(f"  coco review {path}"), soft_wrap=True, highlight=False)
 
 
+def replay_report(report: dict[str, Any], as_json: bool) -> None:
+    """`coco replay`'s outcome: its JSON report, or a line and each difference (as data, never markup)."""
+    if as_json:
+        print(json_text(report, indent=2))
+        return
+    from coco_agent.safe_text import terminal_text
+
+    calls = f"{report['calls_replayed']} recorded answer(s) played back, 0 model calls"
+    if report["identical"]:
+        print(terminal_text(f"replay identical: {calls}; {report['replay']}"))
+        return
+    print(terminal_text(f"replay differs in {len(report['differences'])} place(s) ({calls}):"))
+    for line in report["differences"]:
+        print("  " + terminal_text(line))
+
+
 def interrupted_batch() -> ExitCode:
     """Ctrl-C during a batch: what is kept and how to go on."""
     print(INTERRUPTED_BATCH, file=sys.stderr)
     return ExitCode.INTERRUPTED
+
+
+def batch_budget_stopped(pending: int, reason: str) -> None:
+    print(
+        terminal_text(
+            f"error: {pending} prompt(s) were not started: {reason}; rerun the same command with a larger "
+            "--batch-budget-usd / --batch-budget-tokens / --batch-deadline to continue them"
+        ),
+        file=sys.stderr,
+    )
 
 
 def batch_incomplete(pending: int) -> None:

@@ -21,11 +21,20 @@ class ExitCode(IntEnum):
     PAUSED = 4
     """A run waits for a person (`--review`): answer it with `coco review RUN`; a batch with no prompt pending
     but some waiting."""
+    BUDGET = 5
+    """A run stopped at its budget (dollars, tokens or deadline; the best draft so far is the final image, when
+    one rendered): `coco resume RUN --budget-usd MORE` continues it. A batch stopped by its batch budget."""
     INTERRUPTED = 130
     """Ctrl-C (128 + SIGINT); finished work is kept: `coco resume RUN_DIR`, or rerun the same batch."""
 
 
 def for_status(status: str | None) -> ExitCode:
-    """The exit code of a finished run's status (result.json): accepted, max_rounds, anything else failed."""
-    codes = {"accepted": ExitCode.OK, "max_rounds": ExitCode.MAX_ROUNDS, "paused": ExitCode.PAUSED}
+    """The exit code of a finished run's status (result.json): accepted, max_rounds, paused, budget, anything
+    else failed."""
+    codes = {
+        "accepted": ExitCode.OK,
+        "max_rounds": ExitCode.MAX_ROUNDS,
+        "paused": ExitCode.PAUSED,
+        "budget": ExitCode.BUDGET,
+    }
     return codes.get(status or "", ExitCode.FAILED)

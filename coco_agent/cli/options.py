@@ -145,12 +145,51 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         + _env("clip_model")
         + _default("clip_model"),
     ),
+    RunOption(
+        "--candidates",
+        "candidates",
+        "programs asked for per round, rendered in parallel and ranked; the critic picks among the best"
+        + _default("candidates"),
+        (("type", int),),
+    ),
+    RunOption(
+        "--critique",
+        "critique",
+        "single: one critic; split: a visual critic, then a code critic mapping problems to lines"
+        + _default("critique"),
+        (("choices", ("single", "split")),),
+    ),
+    RunOption(
+        "--temperature",
+        "temperature",
+        "sampling temperature of every model (default: the provider's)",
+        (("type", float),),
+    ),
+    RunOption(
+        "--max-tokens", "max_tokens", "most tokens per answer (default: the provider's)", (("type", int),)
+    ),
+    RunOption(
+        "--budget-usd",
+        "budget_usd",
+        "dollars a run may spend (stops cleanly, status budget)",
+        (("type", float),),
+    ),
+    RunOption("--budget-tokens", "budget_tokens", "tokens (in + out) a run may spend", (("type", int),)),
+    RunOption("--prices", "prices", "a price file over the shipped table (JSON)" + _env("prices")),
+)
+# generate / resume only (a batch's --deadline is its hard per-prompt stop): seconds of node time a run may take
+DEADLINE_OPTION = RunOption(
+    "--deadline",
+    "deadline_s",
+    "seconds of node time a run may take (stops cleanly, status budget)",
+    (("type", float),),
 )
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options of every command that runs the agent (each sets one RunContext field; absent: None)."""
-    for option in RUN_OPTIONS:
+def add_run_options(parser: argparse.ArgumentParser, *, deadline: bool = False) -> None:
+    """The options of every command that runs the agent (each sets one RunContext field; absent: None);
+    ``deadline``: also the clean per-run --deadline (`generate`)."""
+    for option in (*RUN_OPTIONS, DEADLINE_OPTION) if deadline else RUN_OPTIONS:
         kwargs = dict(option.kwargs)
         if "action" not in kwargs and "choices" not in kwargs:
             kwargs["metavar"] = option.flag.lstrip("-").upper().replace("-", "_")
@@ -161,7 +200,7 @@ def context_from_args(args: argparse.Namespace) -> RunContext:
     """The run context of a command: its run options over the environment over RunContext's defaults."""
     from coco_agent.environment import context_from_env
 
-    return context_from_env({o.field: getattr(args, o.field, None) for o in RUN_OPTIONS})
+    return context_from_env({o.field: getattr(args, o.field, None) for o in (*RUN_OPTIONS, DEADLINE_OPTION)})
 
 
 def add_batch_options(parser: argparse.ArgumentParser, *, what: str, retry_failed: bool = True) -> None:
@@ -186,6 +225,15 @@ def add_batch_options(parser: argparse.ArgumentParser, *, what: str, retry_faile
         type=int,
         default=DEFAULT_RETRIES,
         help="extra tries of a model request on HTTP 429/5xx or a timeout, with backoff (default %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-budget-usd",
+        type=float,
+        help="dollars the whole batch may spend: no new prompt starts past it",
+    )
+    parser.add_argument("--batch-budget-tokens", type=int, help="tokens the whole batch may spend")
+    parser.add_argument(
+        "--batch-deadline", type=float, help="seconds the batch may take: no new prompt starts past it"
     )
     if retry_failed:
         parser.add_argument(
@@ -213,7 +261,14 @@ def batch_problem(args: argparse.Namespace) -> str:
         return f"--model-concurrency must be at least 1, got {args.model_concurrency}"
     if args.retries < 0:
         return f"--retries must be 0 or more, got {args.retries}"
-    return ""
+    from coco_agent.ledger.budget import limits_problem
+
+    return limits_problem(
+        getattr(args, "batch_budget_usd", None),
+        getattr(args, "batch_budget_tokens", None),
+        getattr(args, "batch_deadline", None),
+        "batch-",
+    )
 
 
 def options_from_args(args: argparse.Namespace, prompts: Any, ctx: RunContext | None = None) -> BatchOptions:
@@ -232,7 +287,31 @@ def options_from_args(args: argparse.Namespace, prompts: Any, ctx: RunContext | 
         retries=args.retries,
         retry_failed=getattr(args, "retry_failed", False),
         engine=getattr(args, "engine", "local"),
+        batch_budget_usd=getattr(args, "batch_budget_usd", None),
+        batch_budget_tokens=getattr(args, "batch_budget_tokens", None),
+        batch_deadline_s=getattr(args, "batch_deadline", None),
     )
+
+
+def unpriced_budget(ctx: RunContext) -> None:
+    """A dollar budget with a model the price table does not know cannot be kept: ValueError naming it."""
+    from coco_agent.ledger.prices import expected_label, load_prices
+
+    if ctx.budget_usd is None:
+        return
+    table = load_prices(ctx.prices)
+    roles = [("coder", ctx.llm)]
+    if not (isinstance(ctx.vlm, str) and ctx.vlm.strip().lower() == "none"):
+        roles.append(("critic", ctx.vlm))
+    for role, spec in roles:
+        label = expected_label(spec, ctx.base_url)
+        if label is not None and table.lookup(label) is None:
+            raise ValueError(
+                f"--budget-usd needs the price of every model, and the price table has none for the {role} "
+                f"{label}: add it to a price file (--prices FILE or COCO_PRICES; "
+                f'{{"models": {{"{label}": {{"input": 0.4, "output": 1.6}}}}}}, dollars per million tokens), '
+                "or use --budget-tokens"
+            )
 
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
@@ -243,13 +322,26 @@ def add_engine_option(parser: argparse.ArgumentParser) -> None:
 
 
 def settle(ctx: RunContext) -> RunContext:
-    """Name the run's models now (auto-detecting the open roles; ModelChoiceError when none can be found), and
-    warn about each model that --model-timeout cannot reach."""
+    """Name the run's models now (auto-detecting the open roles; ModelChoiceError when none can be found), check
+    the settings (ValueError, PriceFileError: usage errors), refuse a dollar budget for a model with no price,
+    and warn about each model that --model-timeout or a sampling setting cannot reach."""
     from coco_agent.cli.display import warn
     from coco_agent.environment import settle_models
-    from coco_agent.models.resolve import ignores_timeout
+    from coco_agent.models.resolve import ignores_timeout, sampling_gaps
+    from coco_agent.models.sampling import Sampling
 
     settle_models(ctx)
+    ctx.validate_search()
+    from coco_agent.models.gguf import check_gguf, is_gguf
+
+    for spec in dict.fromkeys(s for s in (ctx.llm, ctx.vlm) if isinstance(s, str)):
+        if spec.strip().startswith("hf:") and is_gguf(spec):
+            check_gguf(Path(spec.strip()[3:]))  # ModelChoiceError (a usage error) before anything runs
+    unpriced_budget(ctx)
+    for spec in dict.fromkeys(s for s in (ctx.llm, ctx.vlm) if isinstance(s, str)):
+        gaps = [g for g in sampling_gaps(spec, Sampling(ctx.temperature, ctx.max_tokens, None)) if g]
+        if gaps:
+            warn(f"{', '.join(gaps)} cannot reach {spec}: its chat model has no such setting")
     for spec in dict.fromkeys(s for s in (ctx.llm, ctx.vlm) if isinstance(s, str)):
         provider = ignores_timeout(spec, base_url=ctx.base_url)
         if provider:

@@ -29,6 +29,7 @@ from coco_agent.batch.work import (
     process_prompt,
     warm_up,
 )
+from coco_agent.ledger.budget import BatchBudget, batch_budget
 from coco_agent.models.calls import call_policy
 from coco_agent.progress import shielded
 from coco_agent.safe_text import terminal_text
@@ -90,6 +91,8 @@ class BatchDriver:
         self._workers: list[asyncio.Future] = []
         self._warm_lock = asyncio.Lock()
         self._warm: bool | BatchAborted = False
+        self.budget: BatchBudget | None = None
+        self.budget_stop = ""
 
     async def run(self) -> dict[str, Any]:
         options = self.options
@@ -107,7 +110,8 @@ class BatchDriver:
         )
         started = time.monotonic()
         items = iter_prompts(options.prompts, options.limit)
-        with call_policy(options.model_policy()):
+        self.budget = options.batch_budget()
+        with call_policy(options.model_policy()), batch_budget(self.budget):
             scan = asyncio.ensure_future(asyncio.to_thread(count_prompts, options.prompts, options.limit))
             self._workers = [asyncio.ensure_future(self._worker(items)) for _ in range(options.workers)]
             scan.add_done_callback(self._scanned)
@@ -119,6 +123,8 @@ class BatchDriver:
                 print(f"coco: a batch worker stopped: {terminal_text(problem)[:500]}", file=sys.stderr)
         if self.aborted is not None:
             raise self.aborted
+        if self.budget is not None:
+            self.tally.budget = {**self.budget.as_dict(), "stopped": self.budget_stop or None}
         wall = time.monotonic() - started
         return await asyncio.to_thread(finish_batch, options, self.manifest, self.tally, wall)
 
@@ -140,6 +146,10 @@ class BatchDriver:
 
     async def _worker(self, items: Iterator[PromptItem]) -> None:
         while self.aborted is None:
+            reason = self.budget.reason() if self.budget is not None else ""
+            if reason:  # no new prompt starts; those in flight finish their round (ledger/budget.py)
+                self.budget_stop = self.budget_stop or reason
+                return
             try:
                 item = next(items, None)
             except Exception as exc:  # a bad line (the scan usually finds it first)

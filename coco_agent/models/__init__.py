@@ -16,6 +16,7 @@ _EXPORTS = {
     "clear_model_cache": "resolve",
     "describe_model": "resolve",
     "detect_model": "resolve",
+    "model_for": "resolve",
     "resolve_model": "resolve",
     "WeightsNotFoundError": "weights",
     "locate_weights": "weights",

@@ -1,13 +1,16 @@
 """An in-process transformers chat model (`hf:<hub id or local dir>`) that really shows images to VLMs.
 
 LangChain's ChatHuggingFace drops image content blocks; this adapter decodes them and hands the pictures to
-the model's processor. Text-only models get the text (an image becomes the placeholder "[image]").
+the model's processor. Text-only models get the text (an image becomes the placeholder "[image]"). A ``.gguf``
+file loads through transformers' GGUF loader (weights and tokenizer, chat template included, from the file).
+Every answer carries its token counts (``usage_metadata``), so the cost ledger counts local models too.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -18,6 +21,7 @@ from PIL import Image
 from pydantic import PrivateAttr
 
 from coco_agent.models.content import content_parts
+from coco_agent.models.gguf import check_gguf, is_gguf
 from coco_agent.models.weights import locate_weights
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ class HFChatModel(BaseChatModel):
     """"cuda", "cpu", ...; None picks CUDA when available."""
     timeout_s: float | None = None
     """Seconds one generation may take (`--model-timeout`); None: no limit."""
+    seed: int | None = None
+    """Seed of the sampler (used when `temperature` > 0); None: torch's current state."""
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -68,6 +74,7 @@ class HFChatModel(BaseChatModel):
             "model_id": self.model_id,
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
+            "seed": self.seed,
         }
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
@@ -77,7 +84,6 @@ class HFChatModel(BaseChatModel):
         return params
 
     def _load(self) -> None:
-        path = locate_weights(self.model_id, what="hf model")
         import torch
         import transformers
         from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
@@ -87,6 +93,10 @@ class HFChatModel(BaseChatModel):
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         else:
             dtype = torch.float32
+        if is_gguf(self.model_id):
+            self._load_gguf(check_gguf(Path(self.model_id)), device, dtype)
+            return
+        path = locate_weights(self.model_id, what="hf model")
         config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
         if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
             self._processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
@@ -99,6 +109,22 @@ class HFChatModel(BaseChatModel):
         self._model = model.to(device).eval()
         self.device = device
 
+    def _load_gguf(self, file: Path, device: str, dtype: Any) -> None:
+        """A text model from one GGUF file (de-quantised by transformers); its chat template comes with it."""
+        import transformers
+
+        options = {"gguf_file": file.name, "local_files_only": True}
+        try:
+            self._tokenizer = transformers.AutoTokenizer.from_pretrained(file.parent, **options)
+            model = transformers.AutoModelForCausalLM.from_pretrained(file.parent, dtype=dtype, **options)
+        except Exception as exc:  # a file that passed the header check but that transformers cannot use
+            raise ValueError(
+                f"transformers cannot load the GGUF file {file} ({type(exc).__name__}: {str(exc)[:300]}); "
+                "its architecture may not be supported by transformers' GGUF loader"
+            ) from exc
+        self._model = model.to(device).eval()
+        self.device = device
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -108,14 +134,18 @@ class HFChatModel(BaseChatModel):
     ) -> ChatResult:
         with self._lock:
             if self.is_vision:
-                text = self._generate_vision(messages, **kwargs)
+                text, counts = self._generate_vision(messages, **kwargs)
             else:
-                text = self._generate_text(messages, **kwargs)
+                text, counts = self._generate_text(messages, **kwargs)
         for marker in stop or []:
             text = text.split(marker, 1)[0]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        usage = {"input_tokens": counts[0], "output_tokens": counts[1], "total_tokens": sum(counts)}
+        message = AIMessage(
+            content=text, usage_metadata=usage, response_metadata={"model_name": self.model_id}
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _generate_text(self, messages: list[BaseMessage], **kwargs: Any) -> str:
+    def _generate_text(self, messages: list[BaseMessage], **kwargs: Any) -> tuple[str, tuple[int, int]]:
         chat = text_chat(messages)
         tokenizer = self._tokenizer
         if getattr(tokenizer, "chat_template", None):
@@ -125,7 +155,7 @@ class HFChatModel(BaseChatModel):
             inputs = tokenizer(plain_prompt(chat), return_tensors="pt")
         return self._run(inputs, tokenizer, **kwargs)
 
-    def _generate_vision(self, messages: list[BaseMessage], **kwargs: Any) -> str:
+    def _generate_vision(self, messages: list[BaseMessage], **kwargs: Any) -> tuple[str, tuple[int, int]]:
         chat, images = vision_chat(messages)
         processor = self._processor
         if getattr(processor, "chat_template", None):
@@ -146,7 +176,8 @@ class HFChatModel(BaseChatModel):
         inputs = processor(text=[prompt], images=images or None, return_tensors="pt")
         return self._run(inputs, processor, **kwargs)
 
-    def _run(self, inputs: Any, decoder: Any, **kwargs: Any) -> str:
+    def _run(self, inputs: Any, decoder: Any, **kwargs: Any) -> tuple[str, tuple[int, int]]:
+        """Generate; the decoded answer and (prompt tokens, new tokens)."""
         import time
 
         import torch
@@ -159,6 +190,9 @@ class HFChatModel(BaseChatModel):
         options: dict[str, Any] = {"max_new_tokens": int(kwargs.get("max_new_tokens", self.max_new_tokens))}
         if temperature > 0:
             options.update(do_sample=True, temperature=temperature, top_p=self.top_p)
+            seed = kwargs.get("seed", self.seed)
+            if seed is not None:
+                torch.manual_seed(int(seed))
         else:
             options.update(do_sample=False)
         tokenizer = getattr(decoder, "tokenizer", decoder)
@@ -171,8 +205,10 @@ class HFChatModel(BaseChatModel):
             output = model.generate(**inputs, **options)
         if self.timeout_s is not None and time.monotonic() - started > self.timeout_s:
             raise TimeoutError(f"hf:{self.model_id}: generation timed out after {self.timeout_s:g} s")
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return decoder.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        new_tokens = output[:, prompt_tokens:]
+        text = decoder.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+        return text, (prompt_tokens, int(new_tokens.shape[1]))
 
 
 def text_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:

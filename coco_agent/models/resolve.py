@@ -20,6 +20,7 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 
 from coco_agent.errors import ModelChoiceError
+from coco_agent.models.sampling import Sampling, construction_kwargs, unsupported
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ TIMEOUT_FIELDS = ("timeout", "request_timeout", "default_request_timeout", "time
 DUMMY_API_KEY = "not-needed"
 _VISION_HINTS = ("llava", "vision", "-vl", "vl:", "qwen2.5vl", "qwen3-vl", "gemma3", "minicpm-v", "moondream")
 
-_CACHE: dict[tuple[str, str | None, float | None], BaseChatModel] = {}
+_CACHE: dict[tuple[str, str | None, float | None, Any], BaseChatModel] = {}
 _LOCK = threading.RLock()
 
 
@@ -49,6 +50,7 @@ def resolve_model(
     *,
     base_url: str | None = None,
     timeout: float | None = None,
+    sampling: Sampling | None = None,
 ) -> BaseChatModel | None:
     """Return the chat model for `role` ("coder" or "critic"); None when the critic is switched off.
 
@@ -57,7 +59,9 @@ def resolve_model(
     (``detect_model``; COCO_LLM / COCO_VLM are read before, into the run's context, by
     ``coco_agent.environment.context_from_env``). `base_url` points the openai provider at any
     OpenAI-compatible server. `timeout` (seconds per call) goes to the provider's own timeout setting.
-    Models are cached per (spec, base_url, timeout), whatever the role.
+    `sampling` (temperature, max tokens, seed; ``models/sampling.py``) goes to the fields the provider's class
+    has. `hf:FILE.gguf` loads a GGUF file. Models are cached per (spec, base_url, timeout, sampling), whatever
+    the role.
     """
     if isinstance(spec, BaseChatModel):
         return spec
@@ -74,11 +78,19 @@ def resolve_model(
                 "the code writer needs a model: 'none' only switches off the critic (--vlm none)"
             )
         return None
-    key = (text, base_url, timeout)
+    key = (text, base_url, timeout, sampling)
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _build(text, base_url=base_url, timeout=timeout)
+            _CACHE[key] = _build(text, base_url=base_url, timeout=timeout, sampling=sampling)
         return _CACHE[key]
+
+
+def model_for(ctx: Any, role: Role) -> BaseChatModel | None:
+    """The model of ``role`` for a run context: its spec, server, per-call timeout and sampling settings."""
+    spec = ctx.llm if role == "coder" else ctx.vlm
+    return resolve_model(
+        spec, role, base_url=ctx.base_url, timeout=ctx.model_timeout_s, sampling=Sampling.of(ctx)
+    )
 
 
 def clear_model_cache() -> None:
@@ -91,6 +103,9 @@ def describe_model(model: BaseChatModel | None) -> str:
     """A readable "provider:model" label for traces and result.json."""
     if model is None:
         return "none"
+    fixed = getattr(model, "coco_label", None)  # a stand-in (replay) that answers for a recorded model
+    if isinstance(fixed, str) and fixed:
+        return fixed
     try:
         params = model._get_ls_params()
     except Exception:
@@ -194,11 +209,14 @@ def _chat_model_class(provider: str | None) -> type | None:
         return None
 
 
-def _build(spec: str, *, base_url: str | None, timeout: float | None) -> BaseChatModel:
+def _build(
+    spec: str, *, base_url: str | None, timeout: float | None, sampling: Sampling | None = None
+) -> BaseChatModel:
     if spec.startswith("hf:"):
-        return _build_hf(spec.removeprefix("hf:").strip(), timeout)
+        return _build_hf(spec.removeprefix("hf:").strip(), timeout, sampling)
     provider, model = _split(spec, base_url)
     kwargs = _provider_kwargs(provider, base_url, timeout)
+    kwargs |= construction_kwargs(_chat_model_class(provider), sampling)
     try:
         from langchain.chat_models import init_chat_model
 
@@ -212,7 +230,20 @@ def _build(spec: str, *, base_url: str | None, timeout: float | None) -> BaseCha
         raise ModelChoiceError(f"cannot create '{spec}': {error}{hint}") from error
 
 
-def _build_hf(target: str, timeout: float | None = None) -> BaseChatModel:
+def sampling_gaps(spec: Any, sampling: Sampling | None, *, base_url: str | None = None) -> list[str]:
+    """The sampling settings the provider of model string ``spec`` has no field for ([] when all reach it, or
+    when ``spec`` is not a string naming a known provider)."""
+    if not isinstance(spec, str) or not spec.strip() or spec.strip().lower() == "none" or sampling is None:
+        return []
+    if spec.strip().startswith("hf:"):
+        from coco_agent.models.sampling import FIELDS
+
+        return [s for s in sampling.as_dict() if s not in FIELDS]
+    provider, _ = _split(spec.strip(), base_url)
+    return unsupported(_chat_model_class(provider), sampling)
+
+
+def _build_hf(target: str, timeout: float | None = None, sampling: Sampling | None = None) -> BaseChatModel:
     if not target:
         raise ModelChoiceError("hf: needs a hub id or a local directory, e.g. hf:Qwen/Qwen2.5-VL-3B-Instruct")
     try:
@@ -222,7 +253,19 @@ def _build_hf(target: str, timeout: float | None = None) -> BaseChatModel:
             f"hf:{target} needs torch and transformers: pip install 'coco-agent[local]' ({error})"
         ) from error
     try:
-        return HFChatModel(model_id=target, timeout_s=timeout if timeout is not None else DEFAULT_TIMEOUT)
+        options: dict[str, Any] = {}
+        if sampling is not None:
+            if sampling.temperature is not None:
+                options["temperature"] = sampling.temperature
+            if sampling.max_tokens is not None:
+                options["max_new_tokens"] = sampling.max_tokens
+            if sampling.seed is not None:
+                options["seed"] = sampling.seed
+        return HFChatModel(
+            model_id=target, timeout_s=timeout if timeout is not None else DEFAULT_TIMEOUT, **options
+        )
+    except ModelChoiceError:
+        raise
     except FileNotFoundError as error:
         raise ModelChoiceError(str(error)) from error
     except ImportError as error:

@@ -10,7 +10,15 @@ from langgraph.runtime import Runtime
 from coco_agent.context import RunContext
 from coco_agent.geometry import check_geometry, expected_strings
 from coco_agent.nodes.repair import wants_error_repair
-from coco_agent.rundir import DRAFT_FILE, ERROR_FILE, GEOMETRY_FILE, OUTPUT_FILE, TEXT_BOXES_FILE, attempt_dir
+from coco_agent.rundir import (
+    DRAFT_FILE,
+    ERROR_FILE,
+    FACTS_FILE,
+    GEOMETRY_FILE,
+    OUTPUT_FILE,
+    TEXT_BOXES_FILE,
+    attempt_folder,
+)
 from coco_agent.runs import rel, write_json
 from coco_agent.sandbox import get_sandbox
 from coco_agent.trace import TRACE_KEY, traced
@@ -20,9 +28,9 @@ OUTPUT_KEEP = 20_000  # characters of stdout/stderr kept in attempts/NN/output.t
 
 @traced("execute")
 def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Render the program in the sandbox. Writes draft.png on success (and text_boxes.json when the sandbox
+    """Render the program in the sandbox. Writes draft.png on success (text_boxes.json when the sandbox
     reported where the program drew text, geometry.json with the geometry checks when it reported the drawn
-    strings), error.txt otherwise.
+    strings, facts.json when it reported what it drew), error.txt otherwise.
 
     A crash whose traceback names a fixable keyword, legend location or colour goes to `repair` once (same
     round, no model call); anything else goes to `check`, which routes the retry.
@@ -32,7 +40,7 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
     rnd = attempt["round"]
     if attempt.get("status") == "no_code":
         return {"route": "check", "why": "nothing to run", TRACE_KEY: {"status": "no_code"}}
-    folder = attempt_dir(state["run_dir"], rnd)
+    folder = attempt_folder(state["run_dir"], rnd, attempt.get("cand"))
     code = (Path(state["run_dir"]) / attempt["code_path"]).read_text(encoding="utf-8")
     try:
         sandbox = get_sandbox(ctx.sandbox)
@@ -48,6 +56,7 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
     result = sandbox.render(code, state["format"], ctx.limits())
     record: dict[str, Any] = {
         "round": rnd,
+        **({"cand": attempt["cand"]} if attempt.get("cand") else {}),
         "status": result.status,
         "sandbox": result.sandbox or sandbox.kind,
         "render_seconds": round(result.seconds, 3),
@@ -76,6 +85,12 @@ def execute(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, An
             record |= {"text_boxes_path": rel(state["run_dir"], boxes), "text_boxes": len(result.text_boxes)}
         if result.texts is not None:
             record["geometry"] = _geometry(state, folder, result)
+        if result.facts is not None:
+            facts_file = folder / FACTS_FILE
+            write_json(
+                facts_file, {"source": "sandbox", "size": [result.width, result.height], **result.facts}
+            )
+            record["facts_path"] = rel(state["run_dir"], facts_file)
     else:
         record["error"] = _error_text(result.error, result.stderr)
         (folder / ERROR_FILE).write_text(f"status: {result.status}\n{record['error']}\n", encoding="utf-8")

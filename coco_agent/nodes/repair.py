@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 from coco_agent import formats
 from coco_agent.context import RunContext
 from coco_agent.repairs import RepairResult, repair_code, repair_from_error
-from coco_agent.rundir import ERROR_FILE, ORIGINAL_CODE_FILE, ORIGINAL_ERROR_FILE, attempt_dir
+from coco_agent.rundir import ERROR_FILE, ORIGINAL_CODE_FILE, ORIGINAL_ERROR_FILE, attempt_folder
 from coco_agent.runs import rel
 from coco_agent.trace import TRACE_KEY, traced
 
@@ -62,11 +62,13 @@ def repair(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
         update: dict[str, Any] = {"route": "execute", "why": why[:1000], TRACE_KEY: {"repairs": []}}
         if after_error:  # tried this round: never back here for the same error
             update["attempts"] = [{"round": rnd, "error_repaired": True}]
+            if attempt.get("cand"):
+                update["attempts"][0]["cand"] = attempt["cand"]
         return update
     if not result.changed:
         why = f"not repaired: {result.note}; running it as written" if result.note else "no repairs needed"
         return {"route": "execute", "why": why, TRACE_KEY: {"repairs": []}}
-    folder = attempt_dir(state["run_dir"], rnd)
+    folder = attempt_folder(state["run_dir"], rnd, attempt.get("cand"))
     original = folder / ORIGINAL_CODE_FILE
     if not original.exists():
         original.write_text(code, encoding="utf-8")
@@ -74,6 +76,7 @@ def repair(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
     records = [r.as_dict() for r in result.repairs]
     record: dict[str, Any] = {
         "round": rnd,
+        **({"cand": attempt["cand"]} if attempt.get("cand") else {}),
         "repairs": list(attempt.get("repairs") or []) + records,
         "code_orig_path": rel(state["run_dir"], original),
     }

@@ -37,7 +37,7 @@ td.model { max-width: 170px; overflow-wrap: anywhere; font-size: 12px; }
 .table-wrap { overflow-x: auto; }
 .badge { display: inline-block; border-radius: 10px; padding: 0 8px; color: #fff; font-size: 12px; }
 .badge.accepted { background: var(--ok); } .badge.max_rounds { background: var(--warn); }
-.badge.failed { background: var(--bad); } .badge.pending { background: var(--grey); }
+.badge.budget { background: var(--warn); } .badge.failed { background: var(--bad); } .badge.pending { background: var(--grey); }
 .badge.paused { background: #2a7ab0; } .badge.edited, .badge.human { background: #7a4fb0; }
 section.run { background: #fff; border: 1px solid var(--line); border-radius: 6px; margin: 20px 0;
               padding: 12px 16px; }

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 
 from coco_agent.report.collect import RunRow
 
-STATUS_COLOURS = {"accepted": "#2e7d32", "max_rounds": "#ef8f00", "failed": "#c62828", "pending": "#9e9e9e"}
+STATUS_COLOURS = {
+    "accepted": "#2e7d32",
+    "max_rounds": "#ef8f00",
+    "budget": "#8d6e00",
+    "failed": "#c62828",
+    "pending": "#9e9e9e",
+}
 NODE_ORDER = ("prepare", "write_code", "repair", "execute", "check", "critique", "refine", "finalize")
 SIZE = (3.9, 2.8)
 DPI = 100

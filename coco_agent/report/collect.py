@@ -46,6 +46,7 @@ class RunRow:
     scores: dict[str, Any] | None = None
     error: str = ""
     edited: int = 0  # `coco edit`s on the run's line
+    usage: dict[str, Any] | None = None  # the run's ledger totals (result.json "usage")
 
 
 @dataclass
@@ -145,6 +146,7 @@ def read_row(run_dir: Path) -> RunRow:
         scores=result.get("scores"),
         error=result.get("error") or "",
         edited=len(result.get("edits") or []),
+        usage=result.get("usage") if isinstance(result.get("usage"), dict) else None,
     )
 
 

@@ -30,7 +30,7 @@ from coco_agent.report.collect import Attempt, RunDetail, RunRow, Target
 from coco_agent.sandbox.base import SandboxLimits
 from coco_agent.sandbox.png import ImageRejected, clean_png, read_bounded, walk_png
 
-STATUS_ORDER = ("accepted", "max_rounds", "failed", "paused", "pending")
+STATUS_ORDER = ("accepted", "max_rounds", "budget", "failed", "paused", "pending")
 _FORMATTER = HtmlFormatter(cssclass="hl", wrapcode=True)
 # Programs are untrusted text and pygments' lexers are quadratic on some of it (XmlLexer on a run of '&' or of
 # '<!--', PythonLexer on blank lines that hold a space): longer programs, and any the lexer is still busy with
@@ -149,8 +149,11 @@ def _stats(target: Target, rows: Sequence[RunRow]) -> str:
         ("mean rounds", f"{mean_rounds:.2f}" if mean_rounds is not None else "-"),
         ("p50 / p95 s", f"{percentile(seconds, 50) or 0:.1f} / {percentile(seconds, 95) or 0:.1f}"),
     ]
+    if counts["budget"]:
+        items.append(("budget", str(counts["budget"])))
     if counts["pending"]:
         items.append(("pending", str(counts["pending"])))
+    items += _cost_stats(rows)
     rate = (target.summary or {}).get("prompts_per_minute")
     if rate:
         items.append(("prompts/min", str(rate)))
@@ -158,6 +161,33 @@ def _stats(target: Target, rows: Sequence[RunRow]) -> str:
         items.append((f"score {name}", str(value)))
     cells = "".join(f"<div class='stat'>{escape(k)}<b>{escape(v)}</b></div>" for k, v in items)
     return f"<div class='stats'>{cells}</div>"
+
+
+def _cost_stats(rows: Sequence[RunRow]) -> list[tuple[str, str]]:
+    """Tokens and dollars of every run together (the ledger's totals); "price unknown" when any run's were."""
+    usages = [row.usage for row in rows if row.usage and row.usage.get("calls")]
+    if not usages:
+        return []
+    tokens = sum(int(u.get("total_tokens") or 0) for u in usages)
+    unknown = any(u.get("usd") is None for u in usages)
+    usd = sum(float(u.get("usd_priced") or 0) for u in usages)
+    dollars = "price unknown" + (f" (${usd:.4f} priced)" if usd else "") if unknown else f"${usd:.4f}"
+    return [
+        ("model calls", str(sum(int(u.get("calls") or 0) for u in usages))),
+        ("tokens", f"{tokens:,}"),
+        ("cost", dollars),
+    ]
+
+
+def _cost_cells(row: RunRow) -> list[str]:
+    usage = row.usage or {}
+    tokens = usage.get("total_tokens") if usage.get("calls") else None
+    usd = usage.get("usd")
+    shown = f"${usd:.4f}" if isinstance(usd, int | float) else ("price unknown" if usage.get("calls") else "")
+    return [
+        f"<td class='num' data-value='{escape(str(tokens or 0))}'>{'' if tokens is None else f'{tokens:,}'}</td>",
+        f"<td class='num' data-value='{escape(str(usd if usd is not None else ''))}'>{escape(shown)}</td>",
+    ]
 
 
 def _charts(rows: Sequence[RunRow], images: Images) -> str:
@@ -183,6 +213,7 @@ def _table(rows: Sequence[RunRow], detailed: set[str]) -> str:
         {name for row in rows for name, value in (row.scores or {}).items() if _is_number(value)}
     )
     head = [("id", "text"), ("status", "text"), ("rounds", "num"), ("seconds", "num")]
+    head += [("tokens", "num"), ("cost", "num")]
     head += [(f"score {name}", "num") for name in score_names]
     head += [
         ("refined", "text"),
@@ -205,6 +236,7 @@ def _table_row(row: RunRow, score_names: list[str], linked: bool) -> str:
         f"<td data-value='{escape(row.status)}'>{_badge(row.status)}{_edited(row)}</td>",
         f"<td class='num'>{row.rounds}</td>",
         f"<td class='num'>{row.seconds:.1f}</td>",
+        *_cost_cells(row),
     ]
     for score in score_names:
         value = (row.scores or {}).get(score)

@@ -112,6 +112,7 @@ class SandboxLimits:
     max_png_bytes: int = 32 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_source_bytes: int = 1024 * 1024
+    facts: bool = True  # the worker reports what the program drew, as data (coco_worker/facts.py)
 
 
 def encode_source(code: str, limits: SandboxLimits) -> tuple[bytes, str]:
@@ -143,6 +144,9 @@ class RenderResult:
     # (clean_texts); None: unknown. What the geometry checks read (coco_agent/geometry.py) and the editable
     # deliverable (final.svg) sets as live text.
     texts: list[dict] | None = None
+    # What the program drew, as data (texts with roles and boxes, series, wedges), reported by the worker and
+    # validated here (coco_agent/sandbox/facts.py); None: unknown.
+    facts: dict | None = None
 
     def __post_init__(self) -> None:
         # A forged result frame can claim any status: never pass an unknown one on.
@@ -157,11 +161,15 @@ class RenderResult:
                 self.extra[key] = clean_text(value, 1000)
 
     def take_text_boxes(self, header: dict) -> None:
-        """Set `text_boxes` from a result frame's header, for the validated PNG's size (call after decoding)."""
+        """Set `text_boxes` and `facts` from a result frame's header, for the validated PNG's size (call after
+        decoding)."""
+        from coco_agent.sandbox.facts import clean_facts
+
         self.text_boxes = (
             clean_text_boxes(header.get("text_boxes"), self.width, self.height) if self.ok else None
         )
         self.texts = clean_texts(header.get("texts"), self.width, self.height) if self.ok else None
+        self.facts = clean_facts(header.get("facts"), self.width, self.height) if self.ok else None
 
     @property
     def ok(self) -> bool:

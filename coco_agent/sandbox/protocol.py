@@ -10,13 +10,16 @@ Frame: 4-byte big-endian header length, UTF-8 JSON header, then ``header["payloa
                   {"type": "ping"} | {"type": "exit"}
   worker -> host  {"type": "ready", "pid", "python", "preloaded", "formats"} once at start-up
                   {"type": "result", "id", "status", "error", "stdout", "stderr", "seconds", "width",
-                   "height", "captured", "text_boxes", "texts", "clean", "unclean"} + PNG bytes (status ok only)
+                   "height", "captured", "text_boxes", "texts", "facts", "clean", "unclean"} + PNG bytes (status ok only)
                   {"type": "pong", "jobs"} | {"type": "error", "error"}
 "text_boxes" lists where the picture shows drawn text, [[x0, y0, x1, y1], ...] in the PNG's pixels (top-left
 origin, x1/y1 exclusive); null when unknown. "texts" lists the drawn strings the renderer knows, each
 {"text", "box": [x0, y0, x1, y1], "container": [x0, y0, x1, y1] | null, "font_px": number | null, and
 optionally "rotation" (degrees, counter-clockwise) and "color" ("#rrggbb")}, boxes in the PNG's pixels, not
-clipped; null when unknown. "clean"/"unclean" (warm workers only): whether the sandbox is as
+clipped; null when unknown. "facts": what the program drew, as data (coco_worker/facts.py: texts with roles
+and boxes, bar/line/scatter series, pie wedges, shape counts; version FACTS_VERSION), at most FACTS_BYTES of
+JSON; null when unknown or when the job's limits say "facts": false. "clean"/"unclean" (warm workers only):
+whether the sandbox is as
 the next job must find it, and if not, why.
 """
 
@@ -34,6 +37,15 @@ MAX_DEPTH = 8  # nesting of a frame header; real ones reach 3 (text_boxes: a lis
 MAX_TEXT_BOXES = 1000  # more text boxes than this: reported as unknown (null)
 MAX_TEXTS = 1000  # drawn strings reported with their geometry ("texts"); more: unknown (null)
 MAX_TEXT_CHARS = 300  # characters kept of each reported string
+FACTS_VERSION = (
+    1  # the shape of "facts" (coco_worker/facts.py writes it, coco_agent/sandbox/facts.py reads it)
+)
+FACTS_BYTES = 256 * 1024  # JSON size of "facts" at most (the worker trims series and texts to fit)
+FACTS_MAX_AXES = 32
+FACTS_MAX_SERIES = 32  # bar, line, scatter series and pies per axes
+FACTS_MAX_VALUES = 500  # values per series, tick labels per axis
+FACTS_MAX_TEXTS = 1000
+FACTS_MAX_STRING = 500  # characters of any string
 DEFAULT_LIMITS = {  # a job's "limits", as the worker applies them when the host leaves one out
     "output_bytes": 64 * 1024,
     "max_png_bytes": 32 * 1024 * 1024,
@@ -41,6 +53,7 @@ DEFAULT_LIMITS = {  # a job's "limits", as the worker applies them when the host
     "file_bytes": 64 * 1024 * 1024,
     "nofile": 256,
     "address_space_mb": 0,  # 0: no RLIMIT_AS (containers use the memory cgroup instead)
+    "facts": True,  # report what the program drew as data (false: facts null, nothing extracted)
 }
 
 # Bound at import (in the worker: in the zygote, before any job): a job that replaces json.dumps, struct.pack

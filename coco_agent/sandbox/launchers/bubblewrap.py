@@ -120,6 +120,7 @@ def job_frame(
         "max_png_bytes": limits.max_png_bytes,
         "max_pixels": limits.max_pixels,
         "address_space_mb": limits.memory_mb,
+        "facts": limits.facts,
     }
     if file_mb:
         worker_limits["file_bytes"] = file_mb << 20

@@ -223,6 +223,7 @@ class DockerLauncher:
                 "max_png_bytes": limits.max_png_bytes,
                 "max_pixels": limits.max_pixels,
                 "file_bytes": self.tmpfs_mb << 20,
+                "facts": limits.facts,
             },
         }
 

@@ -11,6 +11,7 @@ import signal
 import sys
 import traceback
 
+from coco_worker import facts
 from coco_worker.capture import PROGRAM_NAME, Capture, DocumentError
 from coco_worker.hygiene import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, WORKER_IGNORES, prctl
 from coco_worker.pixels import Rejected
@@ -26,6 +27,7 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
     namespace: dict = {"__name__": "__main__", "__file__": PROGRAM_NAME, "__builtins__": __builtins__}
     renderer = RENDERERS.get(fmt)
     capture = Capture(fmt, limits["max_pixels"], RENDERERS)
+    facts.ENABLED[0] = bool(limits.get("facts", True))
     try:
         source = code.decode("utf-8")
         document = getattr(renderer, "document", None)
@@ -82,6 +84,7 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
             header["texts"] = sane_texts(more.get("texts")) if isinstance(more, dict) else None
         except Exception:
             header["texts"] = None
+        header["facts"] = facts.for_png(png) if facts.ENABLED[0] else None
     write_frame(result_fd, header, png if status == "ok" else b"")
     os._exit(0)
 

@@ -35,7 +35,7 @@ from coco_worker.hygiene import (
 from coco_worker.output import Capped
 from coco_worker.protocol import DEFAULT_LIMITS, MAX_HEADER, parse_frame, read_frame, write_frame
 from coco_worker.renderers import RENDERERS, restore_scratch
-from coco_worker.textboxes import sane_boxes, sane_texts
+from coco_worker.textboxes import sane_boxes, sane_facts, sane_texts
 
 WATCH_EVERY_S = 0.05  # how often the runner polls the job (exit, and the Watchdog's limits)
 EXIT_JOB, EXIT_STOP = 0, 10  # a runner's exit codes: one job served / the host said exit (or EOF)
@@ -212,6 +212,7 @@ class Runner:
                 captured=res.get("captured", ""),
                 text_boxes=sane_boxes(res.get("text_boxes")),
                 texts=sane_texts(res.get("texts")),
+                facts=sane_facts(res.get("facts")),
             ), png
         death = _death_reason(exit_status, timeout, oom_kills() > ooms)
         if death["status"] == "error":  # an abrupt exit, a signal: the job may have left anything behind

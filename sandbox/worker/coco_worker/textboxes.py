@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import struct
 
-from coco_worker.protocol import MAX_TEXT_BOXES, MAX_TEXT_CHARS, MAX_TEXTS
+from coco_worker.protocol import FACTS_BYTES, MAX_TEXT_BOXES, MAX_TEXT_CHARS, MAX_TEXTS
 
 
 def png_dimensions(png: bytes) -> tuple[int, int] | None:
@@ -51,6 +51,19 @@ def sane_boxes(value) -> list[list[int]] | None:
         if not (isinstance(box, list) and len(box) == 4 and all(type(v) is int for v in box)):
             return None
     return value
+
+
+def sane_facts(value) -> dict | None:
+    """What the worker forwards of the job's facts: a JSON object of at most FACTS_BYTES, else None (the host
+    validates every field: coco_agent/sandbox/facts.py)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        import json
+
+        return value if len(json.dumps(value)) <= FACTS_BYTES else None
+    except (TypeError, ValueError, RecursionError, OverflowError):
+        return None
 
 
 def mask_boxes(mask) -> list[list[int]] | None:

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 
+from coco_worker import facts
 from coco_worker.capture import Capture, Found, name_of
 from coco_worker.pixels import Rejected, check_pixels, number
 from coco_worker.protocol import MAX_TEXTS
@@ -93,6 +94,7 @@ class Hooks:
         matplotlib.use = use
         plt.switch_backend = switch_backend
         self.install_text_measuring()
+        facts.install_matplotlib(self)  # pairs the measured boxes with their texts (coco_worker/facts.py)
 
     def install_text_measuring(self) -> None:
         """Measure every Text artist drawn while the worker saves a figure, on the renderer of that save.
@@ -161,6 +163,7 @@ class Hooks:
         if run is not None and not run["bad"] and _same_canvas(run["size"], size):
             boxes = run["boxes"]  # the draw that made this PNG, on a canvas of the PNG's size
             texts = run["texts"]
+        facts.note_figure(fig, png, run, boxes is not None)
         self.figures.append((png, how, boxes, {"texts": texts}))
 
     def open_figures(self) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import sys
 
+from coco_worker import facts
 from coco_worker.capture import PROGRAM_NAME, Capture, Found, name_of
 from coco_worker.pixels import check_pixels, pil_to_png
 from coco_worker.protocol import MAX_TEXTS
@@ -75,6 +76,7 @@ class Hooks:
         Image.Image.transform = sized(Image.Image.transform, lambda size, *a, **k: size)
         Image.Image.crop = sized(Image.Image.crop, lambda box=None, **k: (box[2] - box[0], box[3] - box[1]))
         self.install_text_tracking()
+        facts.install_pil(PIL_TEXT)  # records text, pie slice and rectangle calls (coco_worker/facts.py)
 
     def install_text_tracking(self) -> None:
         """Follow the text drawn on each PIL image, as boxes stored on the image (attribute PIL_TEXT).
@@ -190,7 +192,9 @@ class Hooks:
         records = getattr(found[0], PIL_TEXT, None)
         boxes = None if records is None else [list(r["box"]) for r in records]
         texts = None if records is None or len(records) > MAX_TEXTS else [dict(r) for r in records]
-        return pil_to_png(found[0], self.capture.max_pixels), found[1], boxes, {"texts": texts}
+        png = pil_to_png(found[0], self.capture.max_pixels)
+        facts.note_pil(found[0], png)
+        return png, found[1], boxes, {"texts": texts}
 
 
 def preload(full_warm_up: bool = True) -> None:

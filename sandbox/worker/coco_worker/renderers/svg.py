@@ -11,6 +11,7 @@ import io
 import os
 import struct
 
+from coco_worker import facts
 from coco_worker.capture import Capture, Found, newest_file
 from coco_worker.pixels import Rejected, check_pixels
 from coco_worker.textboxes import mask_boxes, png_dimensions
@@ -33,11 +34,14 @@ class Hooks:
         text = namespace.get("svg")
         if isinstance(text, str | bytes) and looks_like_svg(text):
             png, boxes = render_svg_with_text_boxes(text, self.capture.max_pixels)
+            facts.note_svg(text, png)
             return png, "variable:svg", boxes
         path = newest_file(job_dir, (".svg",))
         if path:
             with open(path, "rb") as f:
-                png, boxes = render_svg_with_text_boxes(f.read(), self.capture.max_pixels)
+                data = f.read()
+            png, boxes = render_svg_with_text_boxes(data, self.capture.max_pixels)
+            facts.note_svg(data, png)
             return png, f"file:{os.path.basename(path)}", boxes
         return None
 
@@ -47,6 +51,7 @@ def document(source: str, limits: dict) -> Found | None:
     if not looks_like_svg(source):
         return None
     png, boxes = render_svg_with_text_boxes(source.encode("utf-8"), limits["max_pixels"])
+    facts.note_svg(source, png)
     return png, "svg text", boxes
 
 
