@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fixtures_sandbox", "fixtures_models", "fixtures_scoring", "fixtures_refiners"]
+pytest_plugins = [
+    "fixtures_sandbox",
+    "fixtures_models",
+    "fixtures_scoring",
+    "fixtures_refiners",
+    "fixtures_postgres",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
