@@ -20,6 +20,14 @@ from coco_agent.refiners.batching import (
     run_jobs,
 )
 
+# a 64x64 PIL draft: the tiny CPU pipeline refines it in milliseconds (a 640x480 chart takes it minutes)
+SMALL_PIL = """```python
+from PIL import Image, ImageDraw
+image = Image.new("RGB", (64, 64), "white")
+ImageDraw.Draw(image).rectangle((8, 8, 40, 56), fill=(30, 90, 200))
+image.save("output.png")
+```"""
+
 
 def _draft(size: tuple[int, int] = (64, 64), shade: int = 90) -> Image.Image:
     image = Image.new("RGB", size, "white")
@@ -149,3 +157,36 @@ def test_refine_service_is_set_for_a_block():
         assert current_service() is queue
     assert current_service() is DIRECT
     queue.close()
+
+
+def test_coco_batch_refines_drafts_of_several_runs_in_one_call(tiny_img2img_dir, openai_server, tmp_path):
+    """The local engine: four runs at once, their drafts (same size) refined together; result.json's
+    refinement says how many shared the pipeline call, and every run has its own refined picture."""
+    from batch_helpers import keyed, keyed_responder, write_jsonl
+
+    from coco_agent.batch import BatchOptions, run_batch
+    from coco_agent.context import RunContext
+
+    openai_server.respond_with(keyed_responder(default_code=SMALL_PIL))
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": f"r{i}", "prompt": keyed(f"r{i}")} for i in range(4)])
+    ctx = RunContext(
+        llm="openai:test-model",
+        vlm="none",
+        base_url=openai_server.base_url,
+        sandbox="process",
+        format="pil",
+        refiner=str(tiny_img2img_dir),
+        refine_strength=0.5,
+        refine_guard=False,
+    )
+    options = BatchOptions(prompts, tmp_path / "out", ctx, workers=4, refine_batch=4, refine_wait_s=5.0)
+    summary = run_batch(options)
+    assert summary["statuses"]["accepted"] == 4, summary
+    import json
+
+    batches = []
+    for i in range(4):
+        result = json.loads((tmp_path / "out" / f"r{i}" / "result.json").read_text())
+        assert result["refinement"]["kept"] is True and result["paths"]["final"] == "final.png"
+        batches.append(result["refinement"]["settings"]["batch"])
+    assert max(batches) > 1, batches  # drafts of several runs shared a pipeline call
