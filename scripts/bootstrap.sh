@@ -45,11 +45,11 @@ venv_up() {
   say "installing Python packages (first run: a few minutes)"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
-  "$VENV/bin/pip" install -q -e ".[dev,local,render,anthropic,ollama]"
+  "$VENV/bin/pip" install -q -e ".[dev,local,render,anthropic,ollama,cluster]"
   echo "$want" >"$stamp"
 }
 
-command -v dpkg >/dev/null 2>&1 && apt_install python3-venv debootstrap bubblewrap tesseract-ocr libgl1 libglib2.0-0 chromium
+command -v dpkg >/dev/null 2>&1 && apt_install python3-venv debootstrap bubblewrap tesseract-ocr libgl1 libglib2.0-0 chromium postgresql
 venv_up
 if [ "${COCO_SKIP_DOCKER:-0}" != 1 ]; then
   docker_up

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,11 +64,26 @@ def _environ_has(entry: Path, text: str) -> bool:
         return False
 
 
-def _sandbox_containers() -> set[str]:
-    proc = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "label=coco-agent.sandbox"], capture_output=True, text=True, timeout=60
-    )
-    return set(proc.stdout.split())
+def pids_of(events: list[dict]) -> set[str]:
+    return {e["node"].rpartition("pid ")[2].rstrip(")") for e in events if e.get("node")}
+
+
+def _containers_of(events: list[dict]) -> list[str]:
+    """Sandbox containers still there whose owner is one of the stages that sent ``events`` (other helpers'
+    containers on this machine are not ours to count); waits a little for removals in flight."""
+    pids = pids_of(events)
+    deadline = time.monotonic() + 30
+    while True:
+        proc = subprocess.run(
+            ["docker", "ps", "-a", "--filter", "label=coco-agent.sandbox", "--format", '{{.Label "coco-agent.owner"}}'],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        left = [
+            owner for owner in proc.stdout.split() if owner.split(":")[1:2] and owner.split(":")[1] in pids
+        ]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(1)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +92,10 @@ def ray_cluster():
         from ray.cluster_utils import Cluster
     except ImportError:
         require(False, "ray is not installed (pip install 'coco-agent[cluster]')")
-    require(subprocess.run(["docker", "info"], capture_output=True).returncode == 0, "the Docker engine is not running")
+    require(
+        subprocess.run(["docker", "info"], capture_output=True).returncode == 0,
+        "the Docker engine is not running",
+    )
     temp = tempfile.mkdtemp(prefix="coco-ray-", dir="/tmp")
     cluster = Cluster(
         initialize_head=True,
@@ -136,16 +156,19 @@ def _command(prompts: Path, out: Path, cluster, pg_url: str, server, refiner: Pa
     ]  # fmt: skip
 
 
-def _start(command: list[str]) -> subprocess.Popen:
+def _start(command: list[str], cwd: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd,
     )  # fmt: skip
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, list[dict], str]:
     out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()], err
+    lines = [line for line in out.splitlines() if line.strip()]
+    bad = [line for line in lines if not line.startswith("{")]
+    assert not bad, f"not JSON on stdout: {bad[:5]}"
+    return proc.returncode, [json.loads(line) for line in lines], err
 
 
 def _prompts(tmp_path: Path, keys: list[str]) -> Path:
@@ -182,8 +205,9 @@ def test_clean_run_then_rerun(ray_cluster, pg, openai_server, tiny_img2img_dir, 
     openai_server.respond_with(counting)
     keys = [f"c{i}" for i in range(6)]
     prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
-    before = _sandbox_containers()
-    command = _command(prompts, out, ray_cluster, pg, openai_server, tiny_img2img_dir, "--model-concurrency", "2")
+    command = _command(
+        prompts, out, ray_cluster, pg, openai_server, tiny_img2img_dir, "--model-concurrency", "2"
+    )
     code, lines, err = _finish(_start(command))
     assert code == 0, err[-3000:]
     events = [e for e in lines if e.get("event") == "prompt"]
@@ -201,7 +225,7 @@ def test_clean_run_then_rerun(ray_cluster, pg, openai_server, tiny_img2img_dir, 
     batch_id = json.loads((out / "batch.json").read_text())["batch_id"]
     assert _threads_left(pg, batch_id) == []  # every published run's checkpoints were pruned
     assert not any((out / k / "checkpoints.sqlite").exists() for k in keys)
-    assert _sandbox_containers() <= before  # the stages removed their containers
+    assert pids_of(events) and _containers_of(events) == []  # the stages removed their containers
 
     code, again, err = _finish(_start(command))
     assert code == 0, err[-3000:]
@@ -274,3 +298,132 @@ def test_the_driver_sigkilled_and_rerun(ray_cluster, pg, openai_server, tiny_img
     _assert_complete(out, keys)
     batch_id = json.loads((out / "batch.json").read_text())["batch_id"]
     assert _threads_left(pg, batch_id) == []
+
+
+def test_a_prompts_file_the_nodes_cannot_see(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
+    """The driver sees the prompts file in a mount of its own (a private tmpfs); the nodes do not: refused
+    before any work starts, naming the nodes, and no model is called."""
+    openai_server.respond_with(keyed_responder(default_code=SMALL_PIL))
+    hidden, out = tmp_path / "hidden", tmp_path / "out"
+    hidden.mkdir()
+    lines = "".join(json.dumps({"id": k, "prompt": keyed(k)}) + "\n" for k in ("h0", "h1"))
+    command = _command(hidden / "p.jsonl", out, ray_cluster, pg, openai_server, tiny_img2img_dir)
+    script = f"mount -t tmpfs none {hidden} && printf %s {shlex.quote(lines)} > {hidden}/p.jsonl && exec {shlex.join(command)}"
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True, text=True, timeout=300, env=clean_env(), stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "cannot be read on" in proc.stderr and "every node" in proc.stderr, proc.stderr[-3000:]
+    for node in ray_cluster.cpu_nodes:
+        assert node.node_id[:8] in proc.stderr  # the nodes are named
+    assert openai_server.chat_requests == []
+    assert not any(out.glob("*/result.json"))
+
+
+def _other_checkout(root: Path) -> Path:
+    """A copy of this checkout whose sandbox/ differs by one file: another sandbox image tag."""
+    import coco_agent
+
+    package = Path(coco_agent.__file__).resolve().parent
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(package, root / "coco_agent", ignore=ignore)
+    shutil.copytree(package.parent / "sandbox", root / "sandbox", ignore=ignore)
+    (root / "prompts").symlink_to(package.parent / "prompts")
+    (root / "sandbox" / "NODE-LOCAL-CHANGE").write_text("another build\n")
+    return root
+
+
+def test_mismatched_sandbox_images_are_refused(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
+    """A third sandbox node runs another checkout (its sandbox/ changed: another image tag): the batch is
+    refused at start, naming that node and the tags, before any model call."""
+    from coco_agent.sandbox.image import image_tag
+
+    openai_server.respond_with(keyed_responder(default_code=SMALL_PIL))
+    other = _other_checkout(tmp_path / "other")
+    path = os.pathsep.join(
+        [str(other), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    )
+    odd = ray_cluster.add_node(num_cpus=1, resources={"coco_sandbox": 1}, env_vars={"PYTHONPATH": path})
+    ray_cluster.wait_for_nodes()
+    try:
+        keys = ["m0", "m1"]
+        command = _command(
+            _prompts(tmp_path, keys), tmp_path / "out", ray_cluster, pg, openai_server, tiny_img2img_dir
+        )
+        code, lines, err = _finish(
+            _start(command, cwd=tmp_path)
+        )  # Ray puts the driver's cwd on workers' path
+    finally:
+        ray_cluster.remove_node(odd)
+    assert code == 2, err[-3000:]
+    assert "sandbox images differ across nodes" in err, err[-3000:]
+    assert image_tag() in err and err.count("coco-sandbox:") >= 3, err[-3000:]  # every node with its tag
+    assert not [e for e in lines if e.get("event") == "prompt"]
+    assert openai_server.chat_requests == []
+
+
+def test_postgres_goes_away_mid_batch(
+    ray_cluster, postgres_server, openai_server, tiny_img2img_dir, tmp_path
+):
+    """Postgres stops while runs are in flight: the batch stops saying so (exit 2), the runs in flight write
+    no result.json (they stay resumable); with Postgres back the same command finishes every prompt, and the
+    prompts that had finished are not asked again."""
+    if not postgres_server.running():
+        postgres_server.start()
+    coder = keyed_responder(default_code=SMALL_PIL)
+    openai_server.respond_with(lambda body: Slow(1.5, coder(body)))
+    keys = [f"p{i}" for i in range(8)]
+    prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
+    command = _command(prompts, out, ray_cluster, postgres_server.url, openai_server, tiny_img2img_dir)
+    proc = _start(command)
+    try:
+        early = _run_until(proc, 2)
+        postgres_server.stop()
+        code, rest, err = _finish(proc)
+    finally:
+        proc.kill()
+        if not postgres_server.running():
+            postgres_server.start()
+    assert code == 2, err[-3000:]
+    assert "Postgres" in err and "rerun the same command" in err, err[-3000:]
+    finished = {e["id"] for e in early + rest if e.get("event") == "prompt" and e.get("how") == "started"}
+    assert {e["id"] for e in early} <= finished
+    published = {k for k in keys if (out / k / "result.json").exists()}
+    assert published <= finished  # no run that failed on the lost store left a result.json
+    assert published != set(keys)  # the batch did stop early
+
+    code, lines, err = _finish(_start(command))
+    assert code == 0, err[-3000:]
+    how = {e["id"]: e["how"] for e in lines if e.get("event") == "prompt"}
+    assert all(how[k] == "skipped" for k in published)
+    assert all(len(requests_for(openai_server, k)) == 1 for k in published)
+    assert all(r["status"] == "accepted" for r in _results(out, keys).values())
+    _assert_complete(out, keys)
+
+
+def test_the_gpu_node_dies_mid_batch(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
+    """The node holding the RefineStage is killed mid-batch; the batch says it waits for a GPU node, a new
+    one joins, the stage restarts there and every prompt ends refined (the lost batch refined again)."""
+    coder = keyed_responder(default_code=SMALL_PIL)
+    openai_server.respond_with(lambda body: Slow(1.0, coder(body)))
+    keys = [f"g{i}" for i in range(8)]
+    prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
+    proc = _start(_command(prompts, out, ray_cluster, pg, openai_server, tiny_img2img_dir))
+    try:
+        _run_until(proc, 1)
+        ray_cluster.remove_node(ray_cluster.gpu_node, allow_graceful=False)
+        seen = []
+        while not any(e.get("event") == "status" and "GPU node" in e.get("message", "") for e in seen):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()[-3000:]
+            seen.append(json.loads(line))
+        ray_cluster.gpu_node = ray_cluster.add_node(num_cpus=1, num_gpus=1)
+        code, rest, err = _finish(proc)
+    finally:
+        proc.kill()
+    assert code == 0, err[-3000:]
+    results = _results(out, keys)
+    assert all(r["status"] == "accepted" and r["paths"]["final"] == "final.png" for r in results.values())
+    assert all(len(requests_for(openai_server, k)) == 1 for k in keys)  # refinement redone, not drafting
+    _assert_complete(out, keys)

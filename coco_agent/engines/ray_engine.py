@@ -90,7 +90,8 @@ def connected(options: BatchOptions) -> Iterator[Any]:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if options.ray_address:
         kwargs["address"] = options.ray_address
-    else:  # a laptop: one node, the same code path
+    else:  # a laptop: a new one-node instance (never someone else's), the same code path
+        kwargs["address"] = "local"
         slots = int(os.environ.get("COCO_RAY_SLOTS") or max(1, (os.cpu_count() or 2) // 2))
         kwargs["resources"] = {ray_checks.SANDBOX_RESOURCE: slots}
     try:
@@ -346,7 +347,8 @@ class Driver:
             event |= publish(item, run_dir, read_json(result_path(run_dir)), self.on_result)
         self.tally.add(event)
         self.done += 1
-        self.on_event(event | {"done": self.done, "total": self.total})
+        flight_s = round(time.monotonic() - flight.started, 3)  # the driver's view: wall_seconds + Ray's part
+        self.on_event(event | {"done": self.done, "total": self.total, "driver_seconds": flight_s})
 
     def _postgres_gone(self, cause: BaseException) -> None:
         """Postgres went away: no new prompt starts; the runs in flight end resumable; the batch says so."""
