@@ -57,8 +57,15 @@ def prompts_file(folder: Path, count: int, tag: str) -> Path:
 
 def measure(options: BatchOptions) -> dict[str, Any]:
     events: list[dict] = []
+    ended: list[float] = []
+
+    def on_event(event: dict) -> None:
+        events.append(event)
+        if event.get("event") == "prompt":
+            ended.append(time.monotonic())
+
     started = time.monotonic()
-    run_batch(options, on_event=events.append)
+    run_batch(options, on_event=on_event)
     wall = time.monotonic() - started
     runs = [e for e in events if e.get("event") == "prompt"]
     bad = [e.get("error") for e in runs if e["status"] != "accepted"]
@@ -67,6 +74,8 @@ def measure(options: BatchOptions) -> dict[str, Any]:
         "prompts": len(runs),
         "wall_s": wall,
         "per_minute": 60 * len(runs) / wall,
+        "first_s": ended[0] - started,  # start-up (stages, warm pools) + the first run
+        "steady_per_minute": 60 * (len(ended) - 1) / (ended[-1] - ended[0]) if len(ended) > 1 else 0.0,
         "orchestration_pct": 100 * statistics.median((e["wall_seconds"] - e["seconds"]) / e["wall_seconds"] for e in runs),
     }  # fmt: skip
     if all("driver_seconds" in e for e in runs):
@@ -110,8 +119,8 @@ def scale_out(args: argparse.Namespace, tmp: Path) -> None:
                 f"\n1+2. scale-out and Ray's overhead: {args.prompts} prompts per row, model latency {latency:g} s, "
                 f"{args.workers} runs in flight per node, sandbox {args.sandbox}, {os.cpu_count()} CPUs here"
             )
-            print(f"{'engine':>6} {'nodes':>5} {'in flight':>9} {'wall s':>7} {'prompts/min':>11} "
-                  f"{'orch. %':>7} {'Ray ms':>7} {'Ray %':>6}")  # fmt: skip
+            print(f"{'engine':>6} {'nodes':>5} {'in flight':>9} {'wall s':>7} {'prompts/min':>11} {'1st s':>6} "
+                  f"{'steady/min':>10} {'orch. %':>7} {'Ray ms':>7} {'Ray %':>6}")  # fmt: skip
             temp = tempfile.mkdtemp(prefix="coco-bench-ray-", dir="/tmp")
             cluster = Cluster(
                 initialize_head=True,
@@ -151,7 +160,8 @@ def scale_out(args: argparse.Namespace, tmp: Path) -> None:
                         else f"{'-':>7} {'-':>6}"
                     )
                     print(f"{engine:>6} {count if engine == 'ray' else 1:>5} {flight:>9} {row['wall_s']:>7.1f} "
-                          f"{row['per_minute']:>11.1f} {row['orchestration_pct']:>7.1f} {ray_ms}")  # fmt: skip
+                          f"{row['per_minute']:>11.1f} {row['first_s']:>6.1f} {row['steady_per_minute']:>10.1f} "
+                          f"{row['orchestration_pct']:>7.1f} {ray_ms}")  # fmt: skip
                 print(
                     f"{'':>6} ray/local at {flight} in flight: {ray_row['per_minute'] / local_row['per_minute']:.2f}x"
                 )

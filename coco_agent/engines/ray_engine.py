@@ -102,7 +102,10 @@ def connected(options: BatchOptions) -> Iterator[Any]:
             f"({type(exc).__name__}: {str(exc)[:300]}); {ray_checks.HEAD_HINT}"
         ) from exc
     try:
-        yield ray
+        # Ray prints cluster events (a raylet that died, say) on sys.stdout: send them to stderr, so stdout keeps
+        # only what the CLI writes there (--json: one JSON line per prompt; its stream was bound before this)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield ray
     finally:
         ray.shutdown()
 
