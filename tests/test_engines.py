@@ -33,7 +33,9 @@ def test_engine_flag_unknown_value_is_a_usage_error(command, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main([*command, "-o", str(tmp_path / "out"), "--engine", "spark"])
     assert stop.value.code == 2
-    assert "argument --engine: invalid choice: 'spark' (choose from 'local', 'ray')" in capsys.readouterr().err
+    assert (
+        "argument --engine: invalid choice: 'spark' (choose from 'local', 'ray')" in capsys.readouterr().err
+    )
     assert not (tmp_path / "out").exists()
 
 
