@@ -94,20 +94,21 @@ def connected(options: BatchOptions) -> Iterator[Any]:
         kwargs["address"] = "local"
         slots = int(os.environ.get("COCO_RAY_SLOTS") or max(1, (os.cpu_count() or 2) // 2))
         kwargs["resources"] = {ray_checks.SANDBOX_RESOURCE: slots}
-    try:
-        ray.init(**kwargs)
-    except Exception as exc:
-        raise ClusterUnavailable(
-            f"cannot join the Ray cluster at {options.ray_address or 'a local instance'} "
-            f"({type(exc).__name__}: {str(exc)[:300]}); {ray_checks.HEAD_HINT}"
-        ) from exc
-    try:
-        # Ray prints cluster events (a raylet that died, say) on sys.stdout: send them to stderr, so stdout keeps
-        # only what the CLI writes there (--json: one JSON line per prompt; its stream was bound before this)
-        with contextlib.redirect_stdout(sys.stderr):
+    # Ray prints cluster events (a raylet that died, say) on sys.stdout, some held back until ray.shutdown():
+    # send them all to stderr, so stdout keeps only what the CLI writes there (--json lines; that stream was
+    # bound before this)
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:
+            raise ClusterUnavailable(
+                f"cannot join the Ray cluster at {options.ray_address or 'a local instance'} "
+                f"({type(exc).__name__}: {str(exc)[:300]}); {ray_checks.HEAD_HINT}"
+            ) from exc
+        try:
             yield ray
-    finally:
-        ray.shutdown()
+        finally:
+            ray.shutdown()
 
 
 class Stages:

@@ -193,6 +193,7 @@ class DraftStage:
         from coco_agent.errors import CheckpointStoreLost
 
         run_dir = self.options.run_dir(item)
+        event: dict[str, Any] | None = None
         try:
             async with self._hold(run_dir):
                 event = await process_prompt(item, self.options, self.batch_id, warm=self._warm_up)
@@ -200,6 +201,9 @@ class DraftStage:
                     with contextlib.suppress(Exception):  # pruning is housekeeping: a failure costs nothing
                         await self.store.prune(self.store.key(run_dir))
         except Exception as exc:
+            if event is not None and result_path(run_dir).exists():
+                # published, then the lock's release failed (Postgres went away): the lock went with its session
+                return event | {"node": self.node}
             if self.store is not None and self.store.lost(exc):  # the lock's session: Postgres went away
                 raise CheckpointStoreLost(f"postgres checkpoints unavailable: {exc}") from exc
             raise
