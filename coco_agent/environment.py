@@ -63,6 +63,15 @@ def context_from_env(
     return RunContext(**values)
 
 
+CLUSTER_ENV_VARS: dict[str, str] = {"ray_address": "COCO_RAY_ADDRESS", "pg_url": "COCO_PG_URL"}
+
+
+def cluster_from_env(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """`--engine ray`'s settings from the environment: the Ray cluster's address and the Postgres URL."""
+    environ = os.environ if environ is None else environ
+    return {name: (environ.get(variable) or None) for name, variable in CLUSTER_ENV_VARS.items()}
+
+
 def settle_models(ctx: RunContext) -> RunContext:
     """Name the models the run will use before it starts (run.json, result.json and summaries record them):
     a role still open after ``context_from_env`` gets the auto-detected model now. When none can be detected,

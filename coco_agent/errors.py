@@ -61,6 +61,23 @@ class BatchAborted(Exception):
     """Nothing can run (no sandbox, no model, no refiner): the whole batch stops with this message."""
 
 
+class ClusterUnavailable(BatchAborted):
+    """`--engine ray`: the Ray cluster, Postgres or the nodes cannot run the batch; the message says what to
+    start or fix (nothing ran)."""
+
+
+class PostgresUnavailable(ClusterUnavailable):
+    """Postgres (the cluster's checkpoint store) cannot be reached or used; the message says what to start."""
+
+
+class CheckpointStoreLost(RuntimeError):
+    """The checkpoint store went away during a run: the run wrote no result.json and stays resumable."""
+
+
+class PromptBusy(RuntimeError):
+    """Another worker holds a prompt's lock (it is running it) for longer than we waited; rerun later."""
+
+
 class BatchRefused(Exception):
     """OUT cannot be used for this batch; the message says why and what to do."""
 
@@ -94,12 +111,16 @@ __all__ = sorted(
         "BatchAborted",
         "BatchRefused",
         "BenchDataMissing",
+        "CheckpointStoreLost",
         "ClipUnavailable",
+        "ClusterUnavailable",
         "EditRefused",
         "ImageRejected",
         "ModelChoiceError",
         "OcrUnavailable",
+        "PostgresUnavailable",
         "PriceFileError",
+        "PromptBusy",
         "PromptsFileError",
         "ReplayError",
         "ReportError",

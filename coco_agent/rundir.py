@@ -13,8 +13,8 @@ A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
     edits/01/     edit.json, changed.png (what was refined again), and replaced/: what the edit replaced
                   (result.json, final.png, ..., and the attempts/NN/ of the rounds after the fork point)
 
-A batch folder (`coco batch -o OUT`): batch.json, summary.json, summary.csv, report.html, and OUT/<id>/ per
-prompt. The program's name per format (code.py, code.svg) belongs to the format records (``code_file`` in
+A batch folder (`coco batch -o OUT`): batch.json, summary.json, summary.csv, report.html, .locks/ (the Ray
+engine without Postgres), and OUT/<id>/ per prompt. The program's name per format (code.py, code.svg) belongs to the format records (``code_file`` in
 coco_agent/formats/); here it is only ``CODE_STEM``, so readers find any format's program.
 
 Names and pure path functions only (no I/O besides ``attempt_dir``'s mkdir and the read-only listings), so any
@@ -76,6 +76,7 @@ BATCH_FILE = "batch.json"  # which prompts file and settings made it
 SUMMARY_JSON = "summary.json"  # a row per prompt and the aggregates
 SUMMARY_CSV = "summary.csv"  # the same rows as CSV
 REPORT_FILE = "report.html"  # `coco report` (also written into a run directory)
+LOCKS_DIR = ".locks"  # the Ray engine's per-prompt lock files, when no Postgres holds the locks
 
 RUN_FILES = (
     RESULT_FILE,
@@ -107,7 +108,13 @@ ATTEMPT_FILES = (
     CANDIDATES_IMAGE,
 )
 EDIT_FILES = (EDIT_FILE, CHANGED_MASK_FILE)
-BATCH_FILES = (BATCH_FILE, SUMMARY_JSON, SUMMARY_CSV, REPORT_FILE)  # no prompt id may take these names
+BATCH_FILES = (
+    BATCH_FILE,
+    SUMMARY_JSON,
+    SUMMARY_CSV,
+    REPORT_FILE,
+    LOCKS_DIR,
+)  # no prompt id may take these names
 
 
 def result_path(run_dir: str | Path) -> Path:

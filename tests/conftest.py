@@ -13,6 +13,7 @@ pytest_plugins = [
     "fixtures_models",
     "fixtures_scoring",
     "fixtures_refiners",
+    "fixtures_postgres",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -495,11 +495,15 @@ def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_img2img_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Stable Diffusion img2img pipeline (VAE /2, 2-level UNet, 2-layer CLIP), in a temp dir."""
+    return save_tiny_img2img(tmp_path_factory.mktemp("tiny-img2img"))
+
+
+def save_tiny_img2img(path: Path) -> Path:
+    """Build the tiny random img2img pipeline and save it in ``path`` (the fixture; scripts/bench_ray.py)."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
     from fixtures_refiners import bench_module, tiny_clip_text_encoder
 
-    path = tmp_path_factory.mktemp("tiny-img2img")
     tokenizer = bench_module().byte_clip_tokenizer()
     torch.manual_seed(0)
     text_encoder = tiny_clip_text_encoder(len(tokenizer))

@@ -24,16 +24,18 @@ def test_every_entry_is_an_engine_of_that_name():
 
 
 def test_an_unknown_engine_lists_the_choices():
-    with pytest.raises(engines.UnknownEngine, match="unknown engine 'ray'; choose from: local"):
-        engines.get_engine("ray")
+    with pytest.raises(engines.UnknownEngine, match="unknown engine 'spark'; choose from: local, ray"):
+        engines.get_engine("spark")
 
 
 @pytest.mark.parametrize("command", [["batch", "p.txt"], ["bench", "longtext"]])
 def test_engine_flag_unknown_value_is_a_usage_error(command, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
-        main([*command, "-o", str(tmp_path / "out"), "--engine", "ray"])
+        main([*command, "-o", str(tmp_path / "out"), "--engine", "spark"])
     assert stop.value.code == 2
-    assert "argument --engine: invalid choice: 'ray' (choose from 'local')" in capsys.readouterr().err
+    assert (
+        "argument --engine: invalid choice: 'spark' (choose from 'local', 'ray')" in capsys.readouterr().err
+    )
     assert not (tmp_path / "out").exists()
 
 

@@ -35,7 +35,7 @@ from coco_agent.batch.manifest import open_batch, same_run_settings
 from coco_agent.batch.prompts_file import PromptItem, iter_prompts
 from coco_agent.batch.summary import write_summary
 from coco_agent.context import RunContext
-from coco_agent.errors import BatchAborted, RunConflict
+from coco_agent.errors import BatchAborted, CheckpointStoreLost, RunConflict
 from coco_agent.ledger.budget import BatchBudget
 from coco_agent.models.calls import CallPolicy
 from coco_agent.rundir import result_path, settings_path
@@ -67,6 +67,10 @@ class BatchOptions:
     batch_budget_usd: float | None = None
     batch_budget_tokens: int | None = None
     batch_deadline_s: float | None = None
+    refine_batch: int = 4  # drafts refined in one pipeline call, at most (coco_agent/refiners/batching.py)
+    refine_wait_s: float = 0.05  # how long the first draft of a refine batch waits for company
+    ray_address: str | None = None  # `--engine ray`: the cluster (None: a local Ray instance)
+    pg_url: str | None = None  # `--engine ray`: the Postgres that keeps checkpoints
 
     def __post_init__(self) -> None:
         self.prompts, self.out = Path(self.prompts), Path(self.out)
@@ -86,6 +90,9 @@ class BatchOptions:
                 "tokens": self.batch_budget_tokens,
                 "deadline_s": self.batch_deadline_s,
             },
+            "refine_batch": self.refine_batch,
+            "refine_wait_s": self.refine_wait_s,
+            **({"ray_address": self.ray_address} if self.engine == "ray" else {}),
         }
 
     def batch_budget(self) -> BatchBudget | None:
@@ -255,7 +262,7 @@ async def process_prompt(
                 result = await run_prompt(
                     item, run_dir, how, options.ctx, batch_id=batch_id, deadline_s=options.deadline_s
                 )
-        except BatchAborted:
+        except (BatchAborted, CheckpointStoreLost):  # nothing can run / the run stays resumable: the engine's
             raise
         except Exception as exc:
             return failed_event(item, run_dir, exc, time.monotonic() - started)
@@ -263,7 +270,7 @@ async def process_prompt(
         if how in RAN and on_result is not None:
             event |= await asyncio.to_thread(publish, item, run_dir, result, on_result)
         return event
-    except BatchAborted:
+    except (BatchAborted, CheckpointStoreLost):
         raise
     except Exception as exc:  # outside the guard above (a result.json that is no object, say)
         return failed_event(item, run_dir, exc)

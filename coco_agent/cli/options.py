@@ -242,6 +242,25 @@ def add_batch_options(parser: argparse.ArgumentParser, *, what: str, retry_faile
             help="start prompts that ended failed over (default: keep them)",
         )
     parser.add_argument(
+        "--refine-batch",
+        type=int,
+        default=4,
+        help="drafts of the same size refined in one pipeline call, at most (default %(default)s)",
+    )
+    parser.add_argument(
+        "--refine-wait-ms",
+        type=float,
+        default=50.0,
+        help="how long a draft waits for others to fill its refine batch (default %(default)g ms)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help="--engine ray: the cluster (host:6379, or auto); default env COCO_RAY_ADDRESS, else a local Ray",
+    )
+    parser.add_argument(
+        "--pg-url", help="--engine ray: Postgres for checkpoints (postgresql://...); default env COCO_PG_URL"
+    )
+    parser.add_argument(
         "--force", action="store_true", help="use OUT even when another batch or other settings made it"
     )
     parser.add_argument(
@@ -261,6 +280,10 @@ def batch_problem(args: argparse.Namespace) -> str:
         return f"--model-concurrency must be at least 1, got {args.model_concurrency}"
     if args.retries < 0:
         return f"--retries must be 0 or more, got {args.retries}"
+    if args.refine_batch < 1:
+        return f"--refine-batch must be at least 1, got {args.refine_batch}"
+    if args.refine_wait_ms < 0:
+        return f"--refine-wait-ms must be 0 or more, got {args.refine_wait_ms:g}"
     from coco_agent.ledger.budget import limits_problem
 
     return limits_problem(
@@ -274,7 +297,9 @@ def batch_problem(args: argparse.Namespace) -> str:
 def options_from_args(args: argparse.Namespace, prompts: Any, ctx: RunContext | None = None) -> BatchOptions:
     """Batch options from the flags `coco batch` and `coco bench longtext` share."""
     from coco_agent.batch import BatchOptions
+    from coco_agent.environment import cluster_from_env
 
+    cluster = cluster_from_env()
     return BatchOptions(
         prompts=prompts,
         out=Path(args.out),
@@ -290,6 +315,10 @@ def options_from_args(args: argparse.Namespace, prompts: Any, ctx: RunContext | 
         batch_budget_usd=getattr(args, "batch_budget_usd", None),
         batch_budget_tokens=getattr(args, "batch_budget_tokens", None),
         batch_deadline_s=getattr(args, "batch_deadline", None),
+        refine_batch=getattr(args, "refine_batch", 4),
+        refine_wait_s=getattr(args, "refine_wait_ms", 50.0) / 1000,
+        ray_address=getattr(args, "ray_address", None) or cluster["ray_address"],
+        pg_url=getattr(args, "pg_url", None) or cluster["pg_url"],
     )
 
 

@@ -5,6 +5,8 @@ warm up; the event each prompt ends with) is ``coco_agent.batch.work``, the same
 exactly-once lives there. An engine takes ``BatchOptions`` and two callbacks and returns the summary:
 
 - ``local`` (``coco_agent.engines.local``): N runs at once in one asyncio event loop, in this process.
+- ``ray`` (``coco_agent.engines.ray_engine``): drafting stages beside each node's sandbox, refinement batched
+  on the GPU nodes, checkpoints in Postgres (``ray_stages``: the actors; ``ray_checks``: the start-up checks).
 
 Adding an engine = one module with an ``ENGINE`` object (``Engine`` below) + one line in ``ENGINES``. The table
 names modules, not objects: nothing here imports an engine (or what it needs, a cluster client say) until it is
@@ -33,6 +35,10 @@ class EngineEntry:
 
 ENGINES: dict[str, EngineEntry] = {
     "local": EngineEntry("coco_agent.engines.local", "N runs at once in this process (--workers)"),
+    "ray": EngineEntry(
+        "coco_agent.engines.ray_engine",
+        "a Ray cluster (--ray-address; none: a local Ray instance), N runs at once per drafting stage",
+    ),
 }
 
 

@@ -11,6 +11,7 @@ refiner and the cached models (warmed up once, before the first run); model requ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from coco_agent.batch.work import (
 from coco_agent.ledger.budget import BatchBudget, batch_budget
 from coco_agent.models.calls import call_policy
 from coco_agent.progress import shielded
+from coco_agent.refiners.batching import RefineQueue, refine_service
 from coco_agent.safe_text import terminal_text
 
 
@@ -61,6 +63,21 @@ async def arun_batch(
     """
     manifest = begin_batch(options)
     return await BatchDriver(options, manifest, on_event, on_result).run()
+
+
+@contextlib.contextmanager
+def refine_queue(options: BatchOptions) -> Iterator[RefineQueue | None]:
+    """Every run's refinement through one queue (up to ``refine_batch`` drafts per pipeline call, the first
+    waiting at most ``refine_wait_s``), when the batch refines at all."""
+    if (options.ctx.refiner or "none").strip().lower() == "none":
+        yield None
+        return
+    queue = RefineQueue(options.refine_batch, options.refine_wait_s)
+    try:
+        with refine_service(queue):
+            yield queue
+    finally:
+        queue.close()
 
 
 class BatchDriver:
@@ -111,7 +128,7 @@ class BatchDriver:
         started = time.monotonic()
         items = iter_prompts(options.prompts, options.limit)
         self.budget = options.batch_budget()
-        with call_policy(options.model_policy()), batch_budget(self.budget):
+        with call_policy(options.model_policy()), batch_budget(self.budget), refine_queue(options):
             scan = asyncio.ensure_future(asyncio.to_thread(count_prompts, options.prompts, options.limit))
             self._workers = [asyncio.ensure_future(self._worker(items)) for _ in range(options.workers)]
             scan.add_done_callback(self._scanned)

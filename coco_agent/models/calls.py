@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,7 +68,7 @@ class CallAborted(RuntimeError):
 
 
 _policy = CallPolicy()
-_slots: threading.BoundedSemaphore | None = None
+_slots: Slots | None = None
 _policy_lock = threading.Lock()
 _scope: ContextVar[RunScope | None] = ContextVar("coco_run_scope", default=None)
 
@@ -77,14 +77,26 @@ def current_policy() -> CallPolicy:
     return _policy
 
 
+class Slots(Protocol):
+    """What bounds requests at once: a semaphore here, or one that many processes share (the Ray engine's
+    cluster-wide slots). ``acquire`` returns False when ``timeout`` passed first."""
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool: ...
+
+    def release(self) -> None: ...
+
+
 @contextlib.contextmanager
-def call_policy(policy: CallPolicy) -> Iterator[CallPolicy]:
-    """Use ``policy`` for every model request in this process until the block ends."""
+def call_policy(policy: CallPolicy, slots: Slots | None = None) -> Iterator[CallPolicy]:
+    """Use ``policy`` for every model request in this process until the block ends; ``slots`` (when given)
+    bounds requests instead of a semaphore of ``policy.max_concurrency`` in this process."""
     global _policy, _slots
     with _policy_lock:
         previous = (_policy, _slots)
         _policy = policy
-        _slots = threading.BoundedSemaphore(policy.max_concurrency) if policy.max_concurrency else None
+        if slots is None and policy.max_concurrency:
+            slots = threading.BoundedSemaphore(policy.max_concurrency)
+        _slots = slots
     try:
         yield policy
     finally:
@@ -129,7 +141,7 @@ def call_model(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     raise AssertionError("unreachable")
 
 
-def _acquire(slots: threading.BoundedSemaphore | None, scope: RunScope | None) -> None:
+def _acquire(slots: Slots | None, scope: RunScope | None) -> None:
     """Take a concurrency slot (when bounded); give up when the run is cancelled meanwhile."""
     if scope is not None and scope.cancelled.is_set():
         raise CallAborted("the run was cancelled")

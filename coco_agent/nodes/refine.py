@@ -15,9 +15,8 @@ from langgraph.runtime import Runtime
 
 from coco_agent.context import RunContext
 from coco_agent.nodes.refine_changed import previous_final, refine_changed_regions
-from coco_agent.refiners import load_refiner
 from coco_agent.refiners.base import RefineRequest
-from coco_agent.refiners.guardrail import verify
+from coco_agent.refiners.batching import RefineJob, current_service
 from coco_agent.refiners.policy import choose_strength
 from coco_agent.refiners.text_regions import padded_and_merged
 from coco_agent.rundir import FINAL_FILE, REFINED_FILE
@@ -86,7 +85,6 @@ def refine_and_verify(
             read_bounded(draft_path, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes
         )
         draft = draft.convert("RGB")
-        refiner = load_refiner(ctx.refiner)
         strength = (
             choice.strength if choice.source == "user" else None
         )  # None: the family's value for the level
@@ -100,35 +98,25 @@ def refine_and_verify(
             protect=protect,
             protect_source="sandbox" if protect is not None else None,
         )
-        output = refiner.refine(request)
-        output.image.save(run_dir / REFINED_FILE)
+        job = RefineJob(
+            refiner=ctx.refiner,
+            request=request,
+            texts=texts,
+            guard=ctx.refine_guard,
+            margin=ctx.refine_margin,
+            ocr_engine=ctx.ocr_engine,
+            clip_model=ctx.clip_model,
+        )
+        # the process's refine service: at once (generate), a queue batching across runs (batch), a GPU actor
+        outcome = current_service().refine(job)
+        if outcome.image is not None:
+            outcome.image.save(run_dir / REFINED_FILE)
     except Exception as exc:  # never lose the draft over a refiner problem
         error = f"{type(exc).__name__}: {str(exc)[:500]}"
         return record | {"kept": False, "error": error, "why": "refiner failed; the final image is the draft"}
-    record |= {"refined": REFINED_FILE, "settings": output.settings}
-    record["protected_text"] = {
-        "source": output.settings.get("protected_from"),
-        "regions": output.settings.get("protected_regions"),
-    }
-    if record["protected_text"]["source"] is None:
-        del record["protected_text"]  # not an inpainting refiner: nothing was protected
-    if not ctx.refine_guard:
-        return record | {"kept": True, "why": "refined; not verified (guardrail turned off)"}
-    verdict, scores = verify(
-        draft,
-        output.image,
-        state["prompt"],
-        texts,
-        margin=ctx.refine_margin,
-        ocr_engine=ctx.ocr_engine,
-        clip_model=ctx.clip_model,
-    )
-    return record | {
-        "kept": verdict.keep_refined,
-        "why": verdict.why,
-        "checks": verdict.checks,
-        "scores": scores,
-    }
+    if outcome.image is not None:
+        record["refined"] = REFINED_FILE
+    return record | outcome.record
 
 
 def sandbox_text_regions(

@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,19 @@ from coco_agent.refiners.text_regions import keep_regions, protect_mask, text_re
 DEFAULT_STEPS = 20
 INPAINT_PREFIX = "inpaint:"
 CONTROLNET_PREFIX = "controlnet:"
+# the call arguments that become one list per batch (everything else must be equal to share a call)
+BATCHED_ARGUMENTS = ("image", "prompt", "generator", "mask_image", "control_image")
+
+
+@dataclass
+class _Prepared:
+    """One request made ready for the pipeline: its draft, call arguments, settings and kept text regions."""
+
+    draft: Image.Image
+    call: dict[str, Any]
+    settings: dict[str, Any]
+    regions: list[tuple[int, int, int, int]]
+    key: str
 
 
 class DiffusersRefiner:
@@ -77,6 +91,27 @@ class DiffusersRefiner:
 
     def refine(self, request: RefineRequest) -> RefineOutput:
         """Run the family's call on the draft (sized to the family's multiple) and return it at the draft's size."""
+        return self.refine_batch([request])[0]
+
+    def refine_batch(self, requests: list[RefineRequest]) -> list[RefineOutput]:
+        """Refine several drafts; those whose calls differ only in picture, prompt and seed (same size,
+        strength, steps: drafts of the same size at the same level) go through one batched pipeline call,
+        each with its own seeded generator, so every output is what a call of its own would give (up to
+        floating-point summation order). ``settings["batch"]`` says how many pictures shared the call."""
+        prepared = [self._prepare(request) for request in requests]
+        groups: dict[str, list[int]] = {}
+        for index, item in enumerate(prepared):
+            groups.setdefault(item.key, []).append(index)
+        images: dict[int, Image.Image] = {}
+        for members in groups.values():
+            for index, image in zip(members, self._run([prepared[i] for i in members]), strict=True):
+                images[index] = image
+        return [
+            self._finish(prepared[i], images[i], batch=len(groups[prepared[i].key]))
+            for i in range(len(prepared))
+        ]
+
+    def _prepare(self, request: RefineRequest) -> _Prepared:
         import torch
 
         draft = flatten_rgb(request.draft)
@@ -96,12 +131,7 @@ class DiffusersRefiner:
             settings["protected_from"] = (
                 "ocr" if request.protect is None else request.protect_source or "caller"
             )
-        with self._lock:
-            result = self.pipeline(**{k: v for k, v in call.items() if k in self._accepts}).images[0]
-        if result.size != draft.size:
-            result = result.resize(draft.size, Image.LANCZOS)
-        if regions:
-            result = keep_regions(result, draft, regions)
+        call = {k: v for k, v in call.items() if k in self._accepts}
         settings.update(
             refiner=self.name,
             family=self.family.name,
@@ -112,7 +142,35 @@ class DiffusersRefiner:
             device=self.device,
             dtype=str(self.dtype).removeprefix("torch."),
         )
-        return RefineOutput(image=result, settings=settings)
+        return _Prepared(draft, call, settings, regions, self._batch_key(call))
+
+    def _batch_key(self, call: dict[str, Any]) -> str:
+        """What calls must share to go through the pipeline together; instruction editors (Kontext,
+        Qwen-Image-Edit) are not batched (their pipelines size and encode each picture on its own)."""
+        if self.family.mode == "instruction":
+            return f"single:{id(call)}"
+        shared = {k: v for k, v in call.items() if k not in BATCHED_ARGUMENTS}
+        size = call["image"].size
+        return repr((size, sorted((k, repr(v)) for k, v in shared.items())))
+
+    def _run(self, group: list[_Prepared]) -> list[Image.Image]:
+        """One pipeline call for the group (lists of pictures, prompts, generators, masks)."""
+        if len(group) == 1:
+            call = group[0].call
+        else:
+            call = dict(group[0].call)
+            for name in BATCHED_ARGUMENTS:
+                if name in call:
+                    call[name] = [item.call[name] for item in group]
+        with self._lock:
+            return list(self.pipeline(**call).images)
+
+    def _finish(self, item: _Prepared, result: Image.Image, *, batch: int) -> RefineOutput:
+        if result.size != item.draft.size:
+            result = result.resize(item.draft.size, Image.LANCZOS)
+        if item.regions:
+            result = keep_regions(result, item.draft, item.regions)
+        return RefineOutput(image=result, settings=item.settings | {"batch": batch})
 
     def _call(self, request: RefineRequest, image: Image.Image) -> tuple[dict[str, Any], dict[str, Any]]:
         family, level = self.family, request.level or "medium"
