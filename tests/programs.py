@@ -63,3 +63,17 @@ for fd in range(3, 256):
 os._exit(0)
 """
     )
+
+
+STORES_CHART = """```python
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(3, 2), dpi=64)
+ax.bar(["North", "South", "East"], [3, 5, 4], color="tab:green")
+ax.set_title("Stores 2025")
+plt.savefig("chart.png")
+```"""
+
+
+def code_of(answer: str) -> str:
+    """The program inside a fenced answer such as STORES_CHART."""
+    return answer.split("\n", 1)[1].rsplit("```", 1)[0]

@@ -7,19 +7,12 @@ import numpy as np
 import pytest
 from fixtures_models import ScriptedChatModel
 from PIL import Image
+from programs import STORES_CHART, code_of
 
 from coco_agent.context import RunContext
 from coco_agent.human.edit import edit_run
 from coco_agent.refiners.changed import DILATE, changed_mask, composite, grow, region_crop
 from coco_agent.runner import start_run
-
-CHART = """```python
-import matplotlib.pyplot as plt
-fig, ax = plt.subplots(figsize=(3, 2), dpi=64)
-ax.bar(["North", "South", "East"], [3, 5, 4], color="tab:green")
-ax.set_title("Stores 2025")
-plt.savefig("chart.png")
-```"""
 
 
 def pixels(path) -> np.ndarray:
@@ -27,15 +20,11 @@ def pixels(path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def code_of(answer: str) -> str:
-    return answer.split("\n", 1)[1].rsplit("```", 1)[0]
-
-
 @pytest.mark.slow
 def test_an_edited_label_refines_only_its_region(tmp_path, tiny_img2img_dir):
     refiner = f"inpaint:{tiny_img2img_dir}"
     ctx = RunContext(
-        llm=ScriptedChatModel([CHART]), vlm="none", sandbox="process", refiner=refiner, clip_model="none",
+        llm=ScriptedChatModel([STORES_CHART]), vlm="none", sandbox="process", refiner=refiner, clip_model="none",
         refine_strength=0.9, refine_guard=False,
     )  # fmt: skip
     run_dir = tmp_path / "run"
@@ -44,7 +33,7 @@ def test_an_edited_label_refines_only_its_region(tmp_path, tiny_img2img_dir):
     old_final, old_draft = pixels(run_dir / "final.png"), pixels(run_dir / "attempts/01/draft.png")
     assert (old_final != old_draft).any()  # the refiner really changed the picture
 
-    result = edit_run(run_dir, code_of(CHART).replace("Stores 2025", "Stores 2026"), ctx=ctx)
+    result = edit_run(run_dir, code_of(STORES_CHART).replace("Stores 2025", "Stores 2026"), ctx=ctx)
     record = result["refinement"]
     assert result["status"] == "accepted" and record["kept"] is True
     region = record["region"]
@@ -62,7 +51,9 @@ def test_an_edited_label_refines_only_its_region(tmp_path, tiny_img2img_dir):
     assert record["settings"]["seed"] == first["refinement"]["settings"]["seed"] == ctx.seed
 
     # --full-refine refines the whole new draft again: pixels far from the change differ from the old final
-    full = edit_run(run_dir, code_of(CHART).replace("Stores 2025", "Stores 2027"), ctx=ctx, full_refine=True)
+    full = edit_run(
+        run_dir, code_of(STORES_CHART).replace("Stores 2025", "Stores 2027"), ctx=ctx, full_refine=True
+    )
     assert "region" not in full["refinement"] and full["refinement"]["kept"] is True
     assert (pixels(run_dir / "final.png")[~mask] != old_final[~mask]).any()
 
@@ -70,13 +61,13 @@ def test_an_edited_label_refines_only_its_region(tmp_path, tiny_img2img_dir):
 @pytest.mark.slow
 def test_an_unchanged_draft_keeps_the_old_final_as_it_is(tmp_path, tiny_img2img_dir):
     ctx = RunContext(
-        llm=ScriptedChatModel([CHART]), vlm="none", sandbox="process", refiner=f"inpaint:{tiny_img2img_dir}",
+        llm=ScriptedChatModel([STORES_CHART]), vlm="none", sandbox="process", refiner=f"inpaint:{tiny_img2img_dir}",
         clip_model="none", refine_strength=0.9, refine_guard=False,
     )  # fmt: skip
     run_dir = tmp_path / "run"
     start_run("a bar chart of stores", ctx, run_dir)
     old = (run_dir / "final.png").read_bytes()
-    result = edit_run(run_dir, code_of(CHART) + "# a comment only\n", ctx=ctx)
+    result = edit_run(run_dir, code_of(STORES_CHART) + "# a comment only\n", ctx=ctx)
     assert result["refinement"]["region"]["changed_pixels"] == 0
     assert (run_dir / "final.png").read_bytes() == old
 

@@ -317,7 +317,8 @@ def test_the_trace_of_the_current_line_only():
 def test_studio_shows_the_refinement_and_refines_only_what_changed(openai_server, tmp_path, tiny_img2img_dir):
     """With a refiner (a tiny random inpainting pipeline): the page shows the refinement before/after; a title
     edited in the page is refined again in its region only."""
-    from test_refine_changed import CHART, code_of
+    from programs import STORES_CHART as CHART
+    from programs import code_of
 
     studio = start_studio(
         tmp_path / "runs", openai_server, "--vlm", "none", "--refiner", f"inpaint:{tiny_img2img_dir}",
