@@ -1,4 +1,4 @@
-"""Benchmark `coco batch` itself against the local fake OpenAI-compatible server (tests/fixtures_models.py).
+"""Benchmark `coco batch` itself against the local fake OpenAI-compatible server (tests/support/fixtures_models.py).
 
 Prints, for --workers 1, 2 and 4: prompts per minute, and the orchestration overhead per run, that is a run's
 wall time (from the batch driver's call to its result) over the sum of its node times (what result.json's
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from fixtures_models import Slow, serve_fake_openai  # noqa: E402
-from programs import ACCEPT, GOOD_BARS  # noqa: E402
+from support.fixtures_models import Slow, serve_fake_openai  # noqa: E402
+from support.programs import ACCEPT, GOOD_BARS  # noqa: E402
 
 from coco_agent.batch import BatchOptions, run_batch  # noqa: E402
 from coco_agent.context import RunContext  # noqa: E402

@@ -1,6 +1,6 @@
 """CPU seconds the host spends on hostile model output: code extraction, repairs, format guessing, highlighting.
 
-The inputs are the tests' (tests/test_hostile_input.py: 200 KB answers of backticks, '<svg', '<?xml'...;
+The inputs are the tests' (tests/agent/test_hostile_input.py: 200 KB answers of backticks, '<svg', '<?xml'...;
 programs at the 32 KiB repair cap; 200 KB of '&' or blank lines for the report). Per input: CPU seconds of this
 process (time.process_time) for each stage, and, for each answer, the whole host path before and after the
 sandbox: extract the program, repair it, repair it from a hostile 128 KiB error, highlight it for the report.
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "agent"))
 sys.path.insert(0, str(ROOT))
 
 from test_hostile_input import HOSTILE_ANSWERS, HOSTILE_CODE, HOSTILE_PROGRAMS, WARM  # noqa: E402

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from fixtures_models import serve_fake_openai  # noqa: E402
-from text_renders import text_program  # noqa: E402
+from support.fixtures_models import serve_fake_openai  # noqa: E402
+from support.text_renders import text_program  # noqa: E402
 
 from coco_agent.batch import iter_prompts  # noqa: E402
 from coco_agent.batch.longtext import find_prompts  # noqa: E402

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import hostile_png  # noqa: E402
+from support import hostile_png  # noqa: E402
 
 from coco_agent.sandbox.png import (  # noqa: E402
     COMPRESS,

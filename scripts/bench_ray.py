@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from fixtures_models import Slow, save_tiny_img2img, serve_fake_openai  # noqa: E402
-from programs import ACCEPT, GOOD_BARS  # noqa: E402
+from support.fixtures_models import Slow, save_tiny_img2img, serve_fake_openai  # noqa: E402
+from support.programs import ACCEPT, GOOD_BARS  # noqa: E402
 
 from coco_agent.batch import BatchOptions, run_batch  # noqa: E402
 from coco_agent.context import RunContext  # noqa: E402
@@ -87,8 +87,8 @@ def measure(options: BatchOptions) -> dict[str, Any]:
 
 
 def scale_out(args: argparse.Namespace, tmp: Path) -> None:
-    from fixtures_postgres import PostgresServer, free_port, server_bin
     from ray.cluster_utils import Cluster
+    from support.fixtures_postgres import PostgresServer, free_port, server_bin
 
     bindir = server_bin()
     if bindir is None:

@@ -24,7 +24,7 @@ from PIL import Image  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fixtures_models import ScriptedChatModel  # noqa: E402
+from support.fixtures_models import ScriptedChatModel  # noqa: E402
 
 from coco_agent.context import RunContext  # noqa: E402
 from coco_agent.runner import start_run  # noqa: E402

@@ -1,39 +1,25 @@
-"""Shared pytest set-up. Fixture modules live beside this file and are registered here."""
+"""Shared pytest set-up: the fixture modules of tests/support/ are registered here.
+
+Tests mirror the package (tests/<area>/ for coco_agent/<area>/; package-wide checks at the top); what they share
+lives in tests/support/ (imported as `support.<module>`: pyproject puts tests/ on the path).
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
 pytest_plugins = [
-    "fixtures_env",
-    "fixtures_sandbox",
-    "fixtures_models",
-    "fixtures_scoring",
-    "fixtures_refiners",
-    "fixtures_postgres",
+    "support.fixtures_env",
+    "support.fixtures_models",
+    "support.fixtures_postgres",
+    "support.fixtures_refiners",
+    "support.fixtures_sandbox",
+    "support.fixtures_scoring",
 ]
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
-CHARTMIMIC = SHARED / "benchmarks" / "chartmimic_ori500"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def require(condition: bool, why: str) -> None:
-    """Skip locally when something is missing, but fail under CI=true: CI must prove it."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required under CI=true: {why}")
-    pytest.skip(why)
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Known gVisor gaps (tests/gvisor_gaps.py) run as strict expected failures."""
-    from gvisor_gaps import FLAKY, GAPS
+    """Known gVisor gaps (tests/support/gvisor_gaps.py) run as strict expected failures."""
+    import pytest
+    from support.gvisor_gaps import FLAKY, GAPS
 
     for item in items:
         why = GAPS.get(item.nodeid)

@@ -8,10 +8,10 @@ import json
 from dataclasses import asdict
 
 import pytest
-from conftest import REPO_ROOT
-from fixtures_models import ScriptedChatModel
 from langgraph.pregel.main import _coerce_context
-from programs import ACCEPT, GOOD_BARS
+from support.fixtures_models import ScriptedChatModel
+from support.paths import REPO_ROOT
+from support.programs import ACCEPT, GOOD_BARS
 
 import coco_agent
 from coco_agent.cli import build_parser, main

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from support.paths import REPO_ROOT
 
 PACKAGES = {"coco_agent": REPO_ROOT, "coco_worker": REPO_ROOT / "sandbox" / "worker"}
 

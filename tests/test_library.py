@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT
-from fixtures_models import ScriptedChatModel
 from PIL import Image
-from programs import ACCEPT, GOOD_BARS
+from support.fixtures_models import ScriptedChatModel
+from support.paths import REPO_ROOT
+from support.programs import ACCEPT, GOOD_BARS
 
 import coco_agent
 

@@ -16,9 +16,9 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
-from fixtures_models import ScriptedChatModel
-from programs import ACCEPT, GOOD_BARS
+from support.fixtures_models import ScriptedChatModel
+from support.paths import REPO_ROOT
+from support.programs import ACCEPT, GOOD_BARS
 
 pytestmark = pytest.mark.slow
 

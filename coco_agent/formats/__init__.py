@@ -1,6 +1,6 @@
 """The draft formats, in one table. Adding a format = one record module here and one line in FORMATS (and the
 name in FormatName), one renderer module in the worker (sandbox/worker/coco_worker/renderers/), one prompt
-file (prompts/format_<name>.md). tests/test_formats.py keeps the type, this table, the worker's renderer
+file (prompts/format_<name>.md). tests/formats/test_formats.py keeps the type, this table, the worker's renderer
 table and the prompt files equal.
 
 Everything that knows about formats asks here: context validation, CLI choices, extraction (codeblocks),

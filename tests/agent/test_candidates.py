@@ -1,0 +1,142 @@
+"""`--candidates N`: the real langchain-openai client against the local server (one request with n=N, or topped
+up with parallel requests when the server ignores n), the candidates rendered in parallel by LangGraph Send
+tasks, ranked deterministically (execution, checks, the facts check), the critic choosing among the shortlist
+from one labelled montage; every candidate kept under attempts/NN/cand-K/ and the choice in the trace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support.programs import CRASH, GOOD_BARS, GOOD_BARS_V2
+
+import coco_agent
+from coco_agent.cli import main
+from coco_agent.trace import read_trace
+
+PROMPT = "A bar chart titled 'Quarterly Sales 2025' comparing Q1-Q4 sales: 100, 120, 150, 140"
+WRONG = GOOD_BARS.replace("150, 140", "105, 140")  # the facts check sees bar Q3 = 105
+
+
+def choose(label: str) -> str:
+    verdict = {
+        "match": True,
+        "score": 9,
+        "problems": [],
+        "summary": "the chosen one is right",
+        "choice": label,
+    }
+    return json.dumps(verdict)
+
+
+def generate(server, tmp_path, **extra):
+    return coco_agent.generate(
+        PROMPT,
+        out=tmp_path / "run",
+        llm="openai:test-model",
+        vlm="openai:test-model",
+        base_url=server.base_url,
+        sandbox="process",
+        refiner="none",
+        **extra,
+    )
+
+
+def test_the_best_candidate_wins_every_candidate_is_kept_and_the_trace_shows_the_choice(
+    openai_server, tmp_path
+):
+    openai_server.script(CRASH, WRONG, GOOD_BARS, GOOD_BARS_V2, choose("B"))
+    result = generate(openai_server, tmp_path, candidates=4)
+    run = tmp_path / "run"
+    assert result["status"] == "accepted" and result["rounds"] == 1
+    requests = openai_server.chat_requests
+    assert [r.get("n") for r in requests] == [4, None]  # one request for 4 programs, one critic call
+    for k in (1, 2, 3, 4):
+        assert (run / f"attempts/01/cand-{k}/code.py").exists()
+    assert not (run / "attempts/01/cand-1/draft.png").exists()  # the crash is kept, with its error
+    assert (run / "attempts/01/cand-1/error.txt").exists()
+    ranking = json.loads((run / "attempts/01/ranking.json").read_text())
+    assert [row["cand"] for row in ranking["ranking"]] == [3, 4, 2, 1] and ranking["shortlist"] == [3, 4]
+    assert ranking["ranking"][2]["problems"] == ["bar 'Q3' is 105; the prompt says 150"]
+    assert (run / "attempts/01/candidates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(openai_server.image_urls(1)) == 1  # the critic saw one labelled montage
+    attempt = result["attempts"][0]
+    assert attempt["cand"] == 4 and attempt["verdict"]["chosen"] == 4  # the critic's choice B = candidate 4
+    assert attempt["code"] == "attempts/01/cand-4/code.py" and attempt["checks_ok"] is True
+    assert (run / "final.png").read_bytes() == (run / "attempts/01/cand-4/draft.png").read_bytes()
+    trace = read_trace(run)
+    assert sorted(t["cand"] for t in trace if t["node"] == "candidate") == [1, 2, 3, 4]
+    select = next(t for t in trace if t["node"] == "select")
+    assert select["ranking"] == [3, 4, 2, 1] and select["shortlist"] == [3, 4] and select["best"] == 3
+    critique = json.loads((run / "attempts/01/critique.json").read_text())
+    assert "critic chose B (candidate 4)" in critique["notes"]
+
+
+def test_a_server_that_ignores_n_is_topped_up_with_parallel_requests(openai_server, tmp_path):
+    openai_server.honour_n = False
+    openai_server.script(GOOD_BARS, GOOD_BARS_V2, WRONG, choose("A"))
+    result = generate(openai_server, tmp_path, candidates=3)
+    assert result["status"] == "accepted"
+    coder = [
+        r
+        for r in openai_server.chat_requests
+        if not any(isinstance(m.get("content"), list) for m in r["messages"])
+    ]
+    assert len(coder) == 3 and coder[0].get("n") == 3 and all(r.get("n") is None for r in coder[1:])
+    seeds = [r.get("seed") for r in coder[1:]]
+    assert len(set(seeds)) == 2  # the top-up requests are varied (seed), not the same request twice
+    for k in (1, 2, 3):
+        assert (tmp_path / f"run/attempts/01/cand-{k}/code.py").exists()
+    assert result["usage"]["calls"] == 4
+
+
+def test_a_critic_that_picks_a_candidate_that_does_not_exist_keeps_the_rankings_first(
+    openai_server, tmp_path
+):
+    openai_server.script(GOOD_BARS_V2, GOOD_BARS, choose("Z"))
+    result = generate(openai_server, tmp_path, candidates=2)
+    attempt = result["attempts"][0]
+    assert result["status"] == "accepted" and attempt["cand"] == 1 and attempt["verdict"]["chosen"] == 1
+    notes = json.loads((tmp_path / "run/attempts/01/critique.json").read_text())["notes"]
+    assert any("named 'Z', which is not one of A, B" in n and "candidate 1" in n for n in notes)
+
+
+@pytest.mark.parametrize("count", ["0", "1000", "-2"])
+def test_a_candidate_count_out_of_range_is_a_usage_error(openai_server, tmp_path, capsys, count):
+    run = tmp_path / "run"
+    code = main(
+        [
+            "generate",
+            PROMPT,
+            "-o",
+            str(run),
+            "--candidates",
+            count,
+            "--llm",
+            "openai:test-model",
+            "--vlm",
+            "none",
+            "--base-url",
+            openai_server.base_url,
+            "--sandbox",
+            "process",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "--candidates must be between 1 and 16" in err, err
+    assert not run.exists() and not openai_server.requests
+
+
+def test_the_ledger_decides_how_many_candidates_a_round_can_still_afford(openai_server, tmp_path):
+    verdict = json.dumps(
+        {"match": False, "score": 3, "problems": ["orange bars"], "summary": "no", "choice": "A"}
+    )
+    openai_server.script(*[GOOD_BARS] * 4, verdict, *[GOOD_BARS_V2] * 4, choose("A"))
+    # round 1 (one request for 4 programs, one critic call) costs what the server reports; the budget leaves
+    # room for about two more programs (each answer of round 1 cost a quarter of its request)
+    result = generate(openai_server, tmp_path, candidates=4, budget_tokens=1529)
+    first, critic = openai_server.usage[:2]
+    assert 1529 - (first["total_tokens"] + critic["total_tokens"]) < 3 * first["total_tokens"] / 4
+    assert [r.get("n") for r in openai_server.chat_requests][:3] == [4, None, 2]
+    assert result["status"] == "budget" and (tmp_path / "run/attempts/02/cand-2/code.py").exists()
+    assert not (tmp_path / "run/attempts/02/cand-3").exists()

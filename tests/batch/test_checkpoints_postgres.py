@@ -1,0 +1,194 @@
+"""Checkpoints in a real Postgres (started by the test, loopback only): runs keyed batch_id:prompt_id, pruned,
+continued from a run the SQLite store began, per-prompt advisory locks, and a Postgres that goes away mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from support.batch_helpers import keyed, keyed_responder, requests_for
+from support.programs import ACCEPT, GOOD_BARS
+
+from coco_agent.checkpoints import checkpoint_store
+from coco_agent.checkpoints.postgres import PostgresStore, check_reachable, masked
+from coco_agent.context import RunContext
+from coco_agent.errors import CheckpointStoreLost, PostgresUnavailable, PromptBusy
+from coco_agent.rundir import CHECKPOINT_FILE, RESULT_FILE
+from coco_agent.runner import _compiled_graph, aresume_run, astart_run, new_run, run_config
+from coco_agent.trace import read_trace
+
+
+@pytest.fixture
+def pg_url(postgres_server):
+    if not postgres_server.running():
+        postgres_server.start()
+    check_reachable(postgres_server.url)
+    return postgres_server.url
+
+
+def _ctx(server) -> RunContext:
+    return RunContext(
+        llm="openai:test-model", vlm="openai:test-model", base_url=server.base_url, sandbox="process"
+    )
+
+
+def test_a_run_keeps_its_checkpoints_in_postgres_under_batch_and_prompt(pg_url, openai_server, tmp_path):
+    openai_server.respond_with(keyed_responder())
+    run_dir = tmp_path / "p1"
+
+    async def go():
+        store = PostgresStore(pg_url, "batchA")
+        with checkpoint_store(store):
+            result = await astart_run(keyed("p1"), _ctx(openai_server), run_dir)
+        threads = await store.threads()
+        await store.prune("batchA:p1")
+        left = await store.threads()
+        await store.close()
+        return result, threads, left
+
+    result, threads, left = asyncio.run(go())
+    assert result["status"] == "accepted", result
+    assert threads == ["batchA:p1"] and left == []
+    assert not (run_dir / CHECKPOINT_FILE).exists()
+    assert {"node": "runner", "decision": "start", "checkpoints": "postgres"}.items() <= read_trace(run_dir)[
+        0
+    ].items()
+
+
+def test_a_run_the_sqlite_store_began_continues_in_postgres(pg_url, openai_server, tmp_path):
+    """Stopped after `check` under SQLite (the local engine), resumed under Postgres (the Ray engine): the
+    checkpoint is copied over, the code writer is not asked again, and the run finishes."""
+    openai_server.respond_with(keyed_responder())
+    ctx = _ctx(openai_server)
+    run_dir = tmp_path / "moved"
+
+    async def begin():
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        thread, inputs = new_run(keyed("moved"), ctx, run_dir)
+        async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_FILE)) as saver:
+            graph = _compiled_graph().copy({"checkpointer": saver})
+            config = run_config(ctx, thread, None, None)
+            async for chunk in graph.astream(
+                inputs, config, context=ctx, stream_mode="updates", durability="sync"
+            ):
+                if "check" in chunk:
+                    break
+
+    async def finish():
+        store = PostgresStore(pg_url, "batchB")
+        with checkpoint_store(store):
+            result = await aresume_run(run_dir)
+        await store.close()
+        return result
+
+    asyncio.run(begin())
+    assert not (run_dir / RESULT_FILE).exists()
+    assert len(requests_for(openai_server, "moved")) == 1
+    result = asyncio.run(finish())
+    assert result["status"] == "accepted", result
+    assert len(requests_for(openai_server, "moved")) == 1  # the code writer answered once, before the move
+    assert len(requests_for(openai_server, "moved", role="critic")) == 1
+    assert [t["node"] for t in read_trace(run_dir)].count("write_code") == 1
+
+
+def test_a_second_holder_waits_and_a_dead_holder_frees_the_lock(pg_url):
+    async def busy():
+        store = PostgresStore(pg_url, "locks")
+        async with store.hold("locks:a"):
+            with pytest.raises(PromptBusy, match="another worker is running locks:a"):
+                async with store.hold("locks:a", wait_s=0.5):
+                    pass
+            async with store.hold("locks:b", wait_s=0.5):  # another prompt: free
+                pass
+        async with store.hold("locks:a", wait_s=0.5):  # released with its session
+            pass
+
+    asyncio.run(busy())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import asyncio, sys
+                from coco_agent.checkpoints.postgres import PostgresStore
+                async def main():
+                    async with PostgresStore({pg_url!r}, "locks").hold("locks:dies"):
+                        print("held", flush=True)
+                        await asyncio.sleep(600)
+                asyncio.run(main())
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+
+        async def blocked():
+            async with PostgresStore(pg_url, "locks").hold("locks:dies", wait_s=0.5):
+                pass
+
+        with pytest.raises(PromptBusy):
+            asyncio.run(blocked())
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+
+        async def freed():
+            async with PostgresStore(pg_url, "locks").hold("locks:dies", wait_s=20):
+                return True
+
+        assert asyncio.run(freed())
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def test_postgres_that_goes_away_mid_run_leaves_the_run_resumable(
+    postgres_server, pg_url, openai_server, tmp_path
+):
+    """The server stops while the code writer answers: the run raises CheckpointStoreLost, writes no
+    result.json (a rerun resumes it), and once Postgres is back the run finishes from its last checkpoint."""
+
+    def stop_then_answer(body):
+        if postgres_server.running():
+            postgres_server.stop()
+        return GOOD_BARS
+
+    openai_server.respond_with(keyed_responder(coder={"gone": [stop_then_answer]}, critic={"gone": [ACCEPT]}))
+    run_dir = tmp_path / "gone"
+    ctx = _ctx(openai_server)
+
+    async def run(fn, *args, **kwargs):
+        store = PostgresStore(pg_url, "batchC")
+        try:
+            with checkpoint_store(store):
+                return await fn(*args, **kwargs)
+        finally:
+            await store.close()
+
+    with pytest.raises(CheckpointStoreLost, match="postgres checkpoints unavailable"):
+        asyncio.run(run(astart_run, keyed("gone"), ctx, run_dir))
+    assert not (run_dir / RESULT_FILE).exists()
+    assert read_trace(run_dir)[-1]["decision"] == "store_lost"
+    with pytest.raises(PostgresUnavailable, match="cannot use Postgres at .* start it"):
+        check_reachable(pg_url)
+    postgres_server.start()
+    result = asyncio.run(run(aresume_run, run_dir))
+    assert result["status"] == "accepted", result
+    assert len(requests_for(openai_server, "gone")) <= 2  # at most the node that was running is redone
+
+
+def test_unreachable_postgres_names_the_fix_and_hides_the_password():
+    with pytest.raises(PostgresUnavailable) as raised:
+        check_reachable("postgresql://coco:s3cret@127.0.0.1:9/coco")
+    message = str(raised.value)
+    assert "s3cret" not in message and "coco:***@127.0.0.1:9" in message
+    assert "COCO_PG_URL" in message
+    assert masked("postgresql://u:p@h/db") == "postgresql://u:***@h/db"

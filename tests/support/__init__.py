@@ -1,0 +1,1 @@
+"""What tests share: fixtures (registered in tests/conftest.py), programs, hostile inputs, helpers."""
