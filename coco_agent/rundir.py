@@ -3,6 +3,7 @@
 A run directory (`coco generate -o DIR`, or OUT/<id>/ of a batch)::
 
     result.json  run.json  trace.jsonl  calls.jsonl  checkpoints.sqlite  refined.png  final.png  final.svg
+    final.html (HTML drafts)
     crash.txt  review.json  run.lock
     replay.json (a run made by `coco replay`: what differs from the recorded run)
     attempts/01/  answer.md  code.py | code.svg | code.html | code.dot | code.vl.json  code.orig.py  draft.png
@@ -36,6 +37,7 @@ REFINED_FILE = "refined.png"  # what the refiner made (kept or not)
 FINAL_FILE = "final.png"  # the final image
 CRASH_FILE = "crash.txt"  # the traceback of an unexpected internal error
 FINAL_SVG_FILE = "final.svg"  # the editable deliverable: final.png as background, the program's text live
+FINAL_HTML_FILE = "final.html"  # HTML drafts: the same as an editable page (final.png behind live HTML text)
 REVIEW_FILE = "review.json"  # the pending review of a paused run (present only while it waits)
 LOCK_FILE = "run.lock"  # the advisory lock of whoever is continuing the run now (coco_agent/runlock.py)
 CALLS_FILE = "calls.jsonl"  # one line per model call: the ledger record and the call's output (replay)
@@ -86,6 +88,7 @@ RUN_FILES = (
     REFINED_FILE,
     FINAL_FILE,
     FINAL_SVG_FILE,
+    FINAL_HTML_FILE,
     CRASH_FILE,
     REVIEW_FILE,
     LOCK_FILE,

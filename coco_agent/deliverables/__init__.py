@@ -1,4 +1,5 @@
-"""Deliverables next to final.png: final.svg, the editable layered picture (``editable_svg``).
+"""Deliverables next to final.png: final.svg, the editable layered picture (``editable_svg``), and for HTML
+drafts final.html, the same as an editable page (``editable_html``).
 
 ``write_deliverables(state)`` is what finalize calls: it reads the chosen draft's text (attempts/NN/
 text_boxes.json, or the SVG program itself) and writes final.svg beside final.png; it never fails a run
@@ -10,18 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from coco_agent.rundir import FINAL_SVG_FILE
+from coco_agent.rundir import FINAL_HTML_FILE, FINAL_SVG_FILE
 
 
 def write_deliverables(state: dict[str, Any]) -> dict[str, Any]:
-    """final.svg for a run that has a final image; ``{"svg": record}`` (see editable_svg.write_editable_svg)."""
+    """final.svg for a run that has a final image, and final.html for an HTML draft; ``{"svg": record,
+    "html": record}`` (see editable_svg.write_editable_svg, editable_html.write_editable_html)."""
     run_dir = Path(state.get("run_dir") or ".")
     final = state.get("final_path")
     target = run_dir / FINAL_SVG_FILE
+    page = run_dir / FINAL_HTML_FILE
+    page.unlink(missing_ok=True)  # written again below for an HTML draft
     if not final:
         target.unlink(missing_ok=True)
         return {}
     best = next((a for a in state.get("attempts") or [] if a.get("round") == state.get("best_round")), {})
+    saved: dict = {}
     try:
         from coco_agent import formats
         from coco_agent.deliverables.editable_svg import write_editable_svg
@@ -47,4 +52,27 @@ def write_deliverables(state: dict[str, Any]) -> dict[str, Any]:
         record = {"path": None, "why": f"{type(exc).__name__}: {str(exc)[:300]}"}
     if record.get("path") is None:
         target.unlink(missing_ok=True)
-    return {"svg": {k: v for k, v in record.items() if k != "texts"} | {"round": best.get("round")}}
+    out = {"svg": {k: v for k, v in record.items() if k != "texts"} | {"round": best.get("round")}}
+    if state.get("format") == "html":
+        out["html"] = _editable_page(page, run_dir / final, best, saved, state.get("prompt", ""))
+    return out
+
+
+def _editable_page(page: Path, final: Path, best: dict[str, Any], saved: dict, title: str) -> dict[str, Any]:
+    """final.html for an HTML draft (editable_html.write_editable_html); never fails the run."""
+    try:
+        from coco_agent.deliverables.editable_html import write_editable_html
+
+        size = saved.get("size")
+        record = write_editable_html(
+            page,
+            final,
+            texts=saved.get("texts"),
+            size=tuple(size) if isinstance(size, list) and len(size) == 2 else None,
+            title=title,
+        )
+    except Exception as exc:
+        record = {"path": None, "why": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    if record.get("path") is None:
+        page.unlink(missing_ok=True)
+    return {k: v for k, v in record.items() if k != "texts"} | {"round": best.get("round")}

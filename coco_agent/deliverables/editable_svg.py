@@ -79,15 +79,15 @@ def write_editable_svg(
     layer = ET.Element(f"{{{SVG_NS}}}g", {"id": "text"})
     if svg_source is not None:
         strings, erase, why = _svg_program_text(svg_source, layer, width, height)
-        erase = [_scaled(b, scale) for b in boxes or []] if strings else []
+        erase = [scaled(b, scale) for b in boxes or []] if strings else []
         source = "program"
     else:
         strings, erase, why = _reported_text(texts, layer, scale)
         source = "sandbox"
     if not strings:
         return {"path": None, "why": why or "the draft shows no text the sandbox could name"}
-    background = _erased(image, erase)
-    url = _data_url(background)
+    background = erased(image, erase)
+    url = data_url(background)
     ET.SubElement(
         root,
         f"{{{SVG_NS}}}image",
@@ -117,7 +117,7 @@ def _reported_text(
         string = str(item.get("text") or "")
         if not string.strip():
             continue
-        box = _scaled(item["box"], scale)
+        box = scaled(item["box"], scale)
         font = item.get("font_px")
         font = font * scale[1] if font else max(4.0, 0.8 * (box[3] - box[1]))
         layer.append(_text_element(string, box, font, float(item.get("rotation") or 0), item.get("color")))
@@ -304,7 +304,7 @@ def _local(tag: str) -> str:
 # ------------------------------------------------------------------------------------------ the background
 
 
-def _erased(image: Image.Image, boxes: list[list[int]]) -> Image.Image:
+def erased(image: Image.Image, boxes: list[list[int]]) -> Image.Image:
     """``image`` with each box (padded) painted in the median colour of the ring of pixels around it."""
     out = image.copy()
     draw = ImageDraw.Draw(out)
@@ -327,12 +327,12 @@ def _erased(image: Image.Image, boxes: list[list[int]]) -> Image.Image:
     return out
 
 
-def _scaled(box: list[int], scale: tuple[float, float]) -> list[int]:
+def scaled(box: list[int], scale: tuple[float, float]) -> list[int]:
     sx, sy = scale
     return [round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy)]
 
 
-def _data_url(image: Image.Image) -> str:
+def data_url(image: Image.Image) -> str:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

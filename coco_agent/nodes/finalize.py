@@ -18,7 +18,7 @@ from coco_agent.trace import TRACE_KEY, traced
 @traced("finalize")
 def finalize(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Record the outcome: status, rounds, models, sandbox, seconds per node, paths; write final.svg (the final
-    image with the program's text as live text) beside final.png."""
+    image with the program's text as live text) beside final.png, and final.html for HTML drafts."""
     ctx = runtime.context or RunContext()
     status = state.get("status") or "failed"
     if status == "running":
@@ -28,5 +28,7 @@ def finalize(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, A
     if deliverables:
         result["deliverables"] = deliverables
         result["paths"]["final_svg"] = deliverables["svg"].get("path")
+        if "html" in deliverables:
+            result["paths"]["final_html"] = deliverables["html"].get("path")
     write_json(Path(state["run_dir"]) / RESULT_FILE, result)
     return {"status": status, TRACE_KEY: {"decision": status, "why": state.get("error") or status}}

@@ -153,3 +153,50 @@ def test_svg_draft_text_is_copied_where_the_program_put_it(tmp_path):
     assert browser.dialogs == []  # nothing of the program's script or handlers ran in final.svg
     for mine, theirs in zip(live, drawn, strict=True):
         assert mine["box"] == pytest.approx(theirs["box"], abs=1.0)  # the same place, to the pixel
+
+
+PAGE = """```html
+<!doctype html><html><head><meta name="viewport" content="width=400, height=240"></head>
+<body style="margin:0;width:400px;height:240px;background:#fdf6e3;font-family:sans-serif">
+<div style="position:absolute;left:24px;top:24px;font-size:40px;color:#b00020">Summer Fair</div>
+<div style="position:absolute;left:24px;top:110px;font-size:22px;color:#003366">Friday 8 PM, City Park</div>
+<script>document.title = "poster"</script>
+</body></html>
+```"""
+PAGE_STRINGS = ["Summer Fair", "Friday 8 PM, City Park"]
+LIVE_BLOCKS = """[...document.querySelectorAll('#text > div')].map(d => {
+  const r = d.getBoundingClientRect();
+  return {text: d.textContent, box: [r.left, r.top, r.right, r.bottom]};
+})"""
+SELECTED_PAGE = """(() => { const s = getSelection(); s.removeAllRanges(); const r = document.createRange();
+  r.selectNodeContents(document.getElementById('text')); s.addRange(r); return s.toString(); })()"""
+
+
+def test_html_final_html_in_chromium(tmp_path, docker_sandbox):
+    """An HTML draft gets final.html too: final.png behind the page's strings as live, editable HTML text, where
+    the draft's DOM put them; the page runs no script (its CSP allows none)."""
+    ctx = RunContext(llm=ScriptedChatModel([PAGE]), vlm="none", sandbox="docker", format="html")
+    run_dir = tmp_path / "html"
+    result = start_run("a poster for the summer fair", ctx, run_dir)
+    assert result["status"] == "accepted", result.get("error")
+    assert result["paths"]["final_html"] == "final.html" and result["paths"]["final_svg"] == "final.svg"
+    assert result["deliverables"]["html"]["strings"] == 2
+    reported = json.loads((run_dir / "attempts/01/text_boxes.json").read_text())["texts"]
+    assert [t["text"] for t in reported] == PAGE_STRINGS
+    page = (run_dir / "final.html").read_text()
+    assert "<script" not in page and "Content-Security-Policy" in page
+    with Browser(400, 240) as browser:
+        browser.open((run_dir / "final.html").as_uri())
+        live = browser.evaluate(LIVE_BLOCKS)
+        selected = browser.evaluate(SELECTED_PAGE)
+        browser.evaluate("document.querySelector('#text > div').textContent = 'Winter Fair'")
+        assert browser.evaluate(LIVE_BLOCKS)[0]["text"] == "Winter Fair"  # a designer changes a word
+    assert [item["text"] for item in live] == PAGE_STRINGS
+    assert all(string in selected for string in PAGE_STRINGS), selected  # selectable, as written
+    for item, want in zip(live, reported, strict=True):
+        assert overlap(item["box"], want["box"]) > 0.6, (item, want)  # where the draft drew it
+
+
+def test_a_run_in_another_format_has_no_final_html(tmp_path):
+    run_dir, result = run_one(tmp_path, POSTER, "pil")
+    assert "final_html" not in result["paths"] and not (run_dir / "final.html").exists()
