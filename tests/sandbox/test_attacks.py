@@ -18,11 +18,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import textwrap
-import threading
 import time
 import uuid
 import zlib
@@ -229,35 +227,6 @@ def _png(width: int, height: int, rows: bytes = b"\0\xff\0\0") -> bytes:
 
 BOMB = _png(100_000, 100_000, b"\0" * 4096)
 RED_PIXEL = _png(1, 1)
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list]]:
-    """A TCP listener on the host's 127.0.0.1: (port, connections accepted)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    server.settimeout(0.1)
-    accepted: list = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            accepted.append(conn.getpeername())
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1], accepted
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import shutil
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,48 +29,6 @@ BWRAP = shutil.which("bwrap")
 LIMITS = SandboxLimits(timeout_s=30, memory_mb=512, pids=32)
 PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\n"
 TOKEN = f"cocox{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(scope="module")
-def one_container(docker_client, docker_image) -> Iterator:
-    """A Docker pool that may hold one container at a time: consecutive jobs share it."""
-    from coco_agent.sandbox.launchers import DockerLauncher
-    from coco_agent.sandbox.pool import WarmPool
-
-    pool = WarmPool(DockerLauncher(client=docker_client, image=docker_image), pool_size=1, max_workers=1)
-    yield pool
-    pool.close()
-
-
-@pytest.fixture(scope="module")
-def one_gvisor_container(docker_client, docker_image) -> Iterator:
-    """A gVisor pool that may hold one container at a time: consecutive jobs share it."""
-    from support.paths import require
-
-    from coco_agent.sandbox import SandboxUnavailable
-    from coco_agent.sandbox.launchers import GvisorLauncher
-    from coco_agent.sandbox.pool import WarmPool
-
-    try:
-        launcher = GvisorLauncher(client=docker_client, image=docker_image)
-    except SandboxUnavailable as exc:
-        require(False, str(exc))
-    pool = WarmPool(launcher, pool_size=1, max_workers=1)
-    yield pool
-    pool.close()
-
-
-@pytest.fixture(scope="module")
-def one_bwrap_worker() -> Iterator:
-    """Warm bubblewrap workers, at most one alive: consecutive jobs share it."""
-    if not BWRAP:
-        pytest.skip("bubblewrap is not installed (optional)")
-    from coco_agent.sandbox.launchers import BwrapLauncher
-    from coco_agent.sandbox.pool import WarmPool
-
-    pool = WarmPool(BwrapLauncher(), pool_size=1, max_workers=1)
-    yield pool
-    pool.close()
 
 
 @pytest.fixture(

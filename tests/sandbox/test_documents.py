@@ -11,9 +11,7 @@ worker, so the second job meets the same browser unless the first made the host 
 from __future__ import annotations
 
 import shutil
-import socket
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,45 +25,6 @@ LIMITS = SandboxLimits(timeout_s=12, memory_mb=512)
 BWRAP = shutil.which("bwrap")
 TOKEN = f"cocodoc{uuid.uuid4().hex[:10]}"
 PLAIN = '<!doctype html><html><body style="margin:0;width:200px;height:80px"><p>fine</p></body></html>'
-
-
-@pytest.fixture(scope="module")
-def one_docker(docker_client, docker_image) -> Iterator:
-    from coco_agent.sandbox.launchers import DockerLauncher
-    from coco_agent.sandbox.pool import WarmPool
-
-    pool = WarmPool(DockerLauncher(client=docker_client, image=docker_image), pool_size=1, max_workers=1)
-    yield pool
-    pool.close()
-
-
-@pytest.fixture(scope="module")
-def one_gvisor(docker_client, docker_image) -> Iterator:
-    from support.paths import require
-
-    from coco_agent.sandbox import SandboxUnavailable
-    from coco_agent.sandbox.launchers import GvisorLauncher
-    from coco_agent.sandbox.pool import WarmPool
-
-    try:
-        launcher = GvisorLauncher(client=docker_client, image=docker_image)
-    except SandboxUnavailable as exc:
-        require(False, str(exc))
-    pool = WarmPool(launcher, pool_size=1, max_workers=1)
-    yield pool
-    pool.close()
-
-
-@pytest.fixture(scope="module")
-def one_bwrap() -> Iterator:
-    if not BWRAP:
-        pytest.skip("bubblewrap is not installed (optional)")
-    from coco_agent.sandbox.launchers import BwrapLauncher
-    from coco_agent.sandbox.pool import WarmPool
-
-    pool = WarmPool(BwrapLauncher(), pool_size=1, max_workers=1)
-    yield pool
-    pool.close()
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +48,12 @@ EVERY = [*ISOLATING, "process"]
 @pytest.fixture
 def sandbox(request: pytest.FixtureRequest):
     return request.getfixturevalue(
-        {"docker": "one_docker", "gvisor": "one_gvisor", "bwrap_warm": "one_bwrap", "process": "one_process"}[
-            request.param
-        ]
+        {
+            "docker": "one_container",
+            "gvisor": "one_gvisor_container",
+            "bwrap_warm": "one_bwrap_worker",
+            "process": "one_process",
+        }[request.param]
     )
 
 
@@ -112,35 +74,6 @@ def _still_renders(sandbox) -> RenderResult:
     after = _run(sandbox, PLAIN)
     assert after.status == "ok" and "fine" in _said(after), after.error
     return after
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list]]:
-    """A TCP listener on the host's 127.0.0.1: (port, connections accepted)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(0.1)
-    accepted: list = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            accepted.append(conn.getpeername())
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1], accepted
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
 
 
 # ---------------------------------------------------------------- CPU, memory, size
@@ -313,10 +246,10 @@ def test_html_no_state_reaches_the_next_job(sandbox, store: str):
 
 
 @pytest.mark.docker
-def test_html_downloads_are_denied(one_docker):
+def test_html_downloads_are_denied(one_container):
     page = f"""<html><body><p>x</p><a id="a" download="{TOKEN}.txt" href="data:text/plain,{TOKEN}">d</a>
         <script>document.getElementById('a').click();</script></body></html>"""
-    result = _run(one_docker, page)
+    result = _run(one_container, page)
     assert result.status == "ok", result.error
     import docker
 
