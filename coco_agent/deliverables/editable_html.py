@@ -17,7 +17,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from coco_agent.deliverables.editable_svg import FONT, data_url, erased, scaled
+from coco_agent.deliverables.editable_svg import FONT, data_url, erased, placed_strings
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -39,14 +39,8 @@ def write_editable_html(
     width, height = image.size
     scale = (width / size[0], height / size[1]) if size and size[0] and size[1] else (1.0, 1.0)
     blocks, strings, erase = [], [], []
-    for item in texts:
-        string = str(item.get("text") or "")
-        if not string.strip():
-            continue
-        box = scaled(item["box"], scale)
-        font = item.get("font_px")
-        font = font * scale[1] if font else max(4.0, 0.8 * (box[3] - box[1]))
-        blocks.append(_block(string, box, font, float(item.get("rotation") or 0), item.get("color")))
+    for string, box, font, rotation, color in placed_strings(texts, scale):
+        blocks.append(_block(string, box, font, rotation, color))
         strings.append(string)
         erase.append(box)
     if not strings:

@@ -113,6 +113,19 @@ def _reported_text(
     if texts is None:
         return [], [], "the sandbox did not report the draft's strings (only where text is)"
     strings, erase = [], []
+    for string, box, font, rotation, color in placed_strings(texts, scale):
+        layer.append(_text_element(string, box, font, rotation, color))
+        strings.append(string)
+        erase.append(box)
+    return strings, erase, "" if strings else "the draft's strings are all blank"
+
+
+def placed_strings(
+    texts: list[dict], scale: tuple[float, float]
+) -> list[tuple[str, list[int], float, float, str | None]]:
+    """The reported strings that are not blank, each (string, box in the final's pixels, font px, angle,
+    colour); a string without a font size gets one from its box's height."""
+    placed = []
     for item in texts:
         string = str(item.get("text") or "")
         if not string.strip():
@@ -120,10 +133,8 @@ def _reported_text(
         box = scaled(item["box"], scale)
         font = item.get("font_px")
         font = font * scale[1] if font else max(4.0, 0.8 * (box[3] - box[1]))
-        layer.append(_text_element(string, box, font, float(item.get("rotation") or 0), item.get("color")))
-        strings.append(string)
-        erase.append(box)
-    return strings, erase, "" if strings else "the draft's strings are all blank"
+        placed.append((string, box, font, float(item.get("rotation") or 0), item.get("color")))
+    return placed
 
 
 def _text_element(string: str, box: list[int], font: float, rotation: float, color: str | None) -> ET.Element:
