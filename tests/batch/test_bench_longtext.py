@@ -12,7 +12,7 @@ from PIL import Image
 from support.batch_helpers import model_args
 from support.paths import SHARED, require
 from support.programs import ACCEPT, CRASH
-from support.text_renders import HAS_RAPIDOCR, NO_RAPIDOCR, text_program
+from support.text_renders import HAS_RAPIDOCR, NO_RAPIDOCR, html_text_program, text_program
 
 from coco_agent.batch.longtext import (
     FILES,
@@ -241,3 +241,33 @@ def test_missing_data_names_the_expected_path(tmp_path, monkeypatch, capsys) -> 
     )
     assert code == 2
     assert f"expected {Path(tmp_path / 'x' / 'text_prompts_zh.jsonl')}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_bench_longtext_with_html_drafts(openai_server, tmp_path, capsys, docker_sandbox, lang) -> None:
+    """`--format html`: pages that set each prompt's text verbatim, rendered by Chromium in the Docker pool (the
+    image's CJK font for zh), read back by the local OCR: the proxy ceiling of the HTML format."""
+    require(HAS_RAPIDOCR, NO_RAPIDOCR)
+    require((BENCH / FILES[lang]).is_file(), f"LongText-Bench data missing at {BENCH}")
+    items = list(iter_prompts(find_prompts(lang), 2))
+    by_start = {item.prompt[:60]: item for item in items}
+
+    def respond(body: dict[str, Any]) -> str:
+        sent = json.dumps(body.get("messages", []), ensure_ascii=False)
+        for start, item in by_start.items():
+            if json.dumps(start, ensure_ascii=False)[1:-1] in sent:
+                return html_text_program(item.texts)
+        raise AssertionError("a request for no known prompt")
+
+    openai_server.respond_with(respond)
+    out = tmp_path / "out"
+    args = ["bench", "longtext", "--lang", lang, "--limit", "2", "--format", "html", "-o", str(out), "--json"]
+    code = main([*args, "--ocr", "rapidocr", *model_args(openai_server), "--sandbox", "docker"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0, lines
+    figures = json.loads(lines[-1])
+    assert figures["statuses"] == {"accepted": 2}
+    assert figures["draft_text_score"] >= 0.95, figures  # the OCR reads back what the page set
+    for item in items:
+        assert (out / item.id / "attempts/01/code.html").is_file()
+        assert json.loads((out / item.id / "result.json").read_text())["sandbox"] == "docker"

@@ -150,7 +150,14 @@ def test_process_prompt_is_exactly_once_and_summarised(openai_server, tmp_path):
     assert failed_event(b, options.run_dir(b), RuntimeError("x"))["error"] == "RuntimeError: x"
 
     summary = finish_batch(options, manifest, tally, wall_seconds=1.0)
-    assert summary["statuses"] == {"accepted": 1, "max_rounds": 0, "failed": 1, "paused": 0, "pending": 0}
+    assert summary["statuses"] == {
+        "accepted": 1,
+        "max_rounds": 0,
+        "budget": 0,
+        "failed": 1,
+        "paused": 0,
+        "pending": 0,
+    }
     assert summary["ran_this_time"] == 1
     rows = json.loads((tmp_path / "out" / "summary.json").read_text())["rows"]
     assert [(r["id"], r["status"]) for r in rows] == [("a", "accepted"), ("b", "failed")]

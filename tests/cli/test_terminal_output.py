@@ -247,7 +247,14 @@ def test_batch_with_hostile_errors_under_a_terminal(openai_server, tmp_path):
     assert shown.returncode == 0, shown.raw[-3000:]
     shown.assert_harmless(rb"o[/]\x1b]52;c;ZXZpbA==\x07 \x1b]0;pwned\x07", b"holds a run")
     summary = json.loads((tmp_path / HOSTILE_OUT / "summary.json").read_text())
-    assert summary["statuses"] == {"accepted": 2, "max_rounds": 0, "failed": 1, "paused": 0, "pending": 0}
+    assert summary["statuses"] == {
+        "accepted": 2,
+        "max_rounds": 0,
+        "budget": 0,
+        "failed": 1,
+        "paused": 0,
+        "pending": 0,
+    }
 
 
 def test_batch_json_carries_no_raw_controls(openai_server, tmp_path):
@@ -281,7 +288,14 @@ def test_a_display_that_raises_loses_no_prompt(openai_server, tmp_path, capsys):
             raise RuntimeError(f"display broke on {HOSTILE} {MARKUP}")
 
     summary = run_batch(BatchOptions(prompts, tmp_path / "out", ctx), on_event=broken_display)
-    assert summary["statuses"] == {"accepted": 3, "max_rounds": 0, "failed": 0, "paused": 0, "pending": 0}
+    assert summary["statuses"] == {
+        "accepted": 3,
+        "max_rounds": 0,
+        "budget": 0,
+        "failed": 0,
+        "paused": 0,
+        "pending": 0,
+    }
     assert calls.count("prompt") == 3
     for key in ("a", "b", "c"):
         assert json.loads((tmp_path / "out" / key / "result.json").read_text())["status"] == "accepted"
@@ -299,7 +313,14 @@ def test_a_result_json_that_is_no_object_fails_that_prompt_alone(openai_server, 
     write_jsonl(prompts, [{"id": k, "prompt": keyed(k)} for k in ("a", "b")])
     events = []
     summary = run_batch(BatchOptions(prompts, tmp_path / "out", ctx), on_event=events.append)
-    assert summary["statuses"] == {"accepted": 1, "max_rounds": 0, "failed": 1, "paused": 0, "pending": 0}
+    assert summary["statuses"] == {
+        "accepted": 1,
+        "max_rounds": 0,
+        "budget": 0,
+        "failed": 1,
+        "paused": 0,
+        "pending": 0,
+    }
     prompt_events = {e["id"]: e for e in events if e["event"] == "prompt"}
     assert prompt_events["a"]["status"] == "failed" and "AttributeError" in prompt_events["a"]["error"]
 

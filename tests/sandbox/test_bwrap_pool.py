@@ -285,7 +285,7 @@ from coco_agent.sandbox.launchers import BwrapLauncher
 from coco_agent.sandbox.pool import WarmPool
 pool = WarmPool(BwrapLauncher(), pool_size=1)
 pool.warm()
-print(pool._idle[()][0].proc.pid, flush=True)
+print(next(w for ws in pool._idle.values() for w in ws).proc.pid, flush=True)
 import sys
 sys.stdin.read()
 """

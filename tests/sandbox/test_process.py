@@ -130,7 +130,7 @@ def test_backends_in_one_table():
     from coco_agent.sandbox.launchers import LAUNCHERS
 
     assert ("auto", *BACKENDS) == KINDS and set(BACKENDS) == set(LAUNCHERS)
-    with pytest.raises(ValueError, match="choose one of auto, docker, bubblewrap, process"):
+    with pytest.raises(ValueError, match="choose one of auto, docker, gvisor, bubblewrap, process"):
         from coco_agent.sandbox import get_sandbox
 
         get_sandbox("gvisor-typo")

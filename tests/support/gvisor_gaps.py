@@ -7,6 +7,10 @@ tests, unless said otherwise; the runc pool passes all of them."""
 from __future__ import annotations
 
 GAPS: dict[str, str] = {
+    "tests/sandbox/test_attacks.py::test_background_processes_die_with_the_job[gvisor]": (
+        "FLAKY: once (CI run on a loaded 2-core machine) the worker ended without a result (eof, exit status 2) "
+        "under gVisor; it passes at other times"
+    ),
     "tests/sandbox/test_attacks.py::test_fake_frames_are_data[gvisor]": (
         "SECURITY: under gVisor a job opens the worker's pipes through /proc/<worker>/fd (PR_SET_DUMPABLE does not "
         "hide them) and its forged 'ok' frame is taken as the result"
@@ -37,4 +41,7 @@ GAPS: dict[str, str] = {
         for s in ("nice", "affinity", "oom_score_adj")
     },
 }
-FLAKY = {"tests/sandbox/test_attacks.py::test_worker_survives_its_job[gvisor]"}  # not strict: passes at times
+FLAKY = {
+    "tests/sandbox/test_attacks.py::test_worker_survives_its_job[gvisor]",
+    "tests/sandbox/test_attacks.py::test_background_processes_die_with_the_job[gvisor]",
+}  # not strict: passes at times

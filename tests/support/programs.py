@@ -67,9 +67,10 @@ os._exit(0)
 
 STORES_CHART = """```python
 import matplotlib.pyplot as plt
-fig, ax = plt.subplots(figsize=(3, 2), dpi=64)
+fig, ax = plt.subplots(figsize=(3, 2), dpi=100)
 ax.bar(["North", "South", "East"], [3, 5, 4], color="tab:green")
 ax.set_title("Stores 2025")
+fig.tight_layout()
 plt.savefig("chart.png")
 ```"""
 

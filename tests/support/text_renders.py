@@ -67,3 +67,26 @@ def text_program(texts: list[str], width: int = 48) -> str:
         f"fig = plt.figure(figsize=(13, {0.9 * rows:.2f}), dpi=100)\n{body}\n"
         "plt.savefig('output.png')\n```"
     )
+
+
+def html_text_program(texts: list[str], width: int = 1300) -> str:
+    """An HTML page (as a model would answer with --format html) that sets `texts` verbatim, large, black on
+    white, one paragraph each, wrapped by the browser at `width` px; the declared height has room for the lines
+    (estimated generously: 40 columns a line, wide CJK characters counting two)."""
+    import html
+    import unicodedata
+
+    def columns(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    paragraphs = "\n".join(f"<p>{html.escape(text)}</p>" for text in texts)
+    lines = sum(columns(text) // 40 + 1 for text in texts)
+    height = min(2048, 80 + 48 * lines + 16 * len(texts))
+    return (
+        '```html\n<!doctype html><html><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width={width}, height={height}">'
+        "<style>p { margin: 0 0 16px; }</style></head>"
+        f'<body style="margin:0;padding:20px;width:{width - 40}px;background:#fff;color:#000;'
+        "font:bold 34px/1.4 'DejaVu Sans', 'WenQuanYi Micro Hei', sans-serif\">"
+        f"{paragraphs}</body></html>\n```"
+    )

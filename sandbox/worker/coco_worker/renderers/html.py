@@ -38,12 +38,13 @@ DOCUMENT_ONLY = True  # never runs a Python program
 CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 DOC_URL = "https://document.coco.invalid/"
 MIN_SIDE, MAX_SIDE, DEFAULT_WIDTH = 64, 2048, 1024
-PROFILE = "/tmp/.coco-chromium"
+PROFILE = (
+    "/tmp/.coco-chromium"  # + "-<zygote pid>": workers sharing one /tmp (process sandbox) never share it
+)
 FLAGS = [
     "--headless",
     "--no-sandbox",  # Chromium's sandbox needs namespaces or setuid, which the container withholds
     "--remote-debugging-pipe",
-    f"--user-data-dir={PROFILE}",
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--no-first-run",
@@ -68,7 +69,7 @@ FLAGS = [
     "--js-flags=--max-old-space-size=384",
     "about:blank",
 ]
-CHROMIUM_ENV = {"PATH": "/usr/bin:/bin", "HOME": PROFILE, "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
+CHROMIUM_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
 _MARKUP = re.compile(r"<\s*[A-Za-z!/?]")
 
 
@@ -94,8 +95,12 @@ def chromium_path() -> str:
 
 def preload(full_warm_up: bool = True) -> None:
     """Start the warm browser (a service of the zygote) and note its targets, so `check()` can compare."""
-    env = dict(CHROMIUM_ENV, **{k: os.environ[k] for k in ("FONTCONFIG_PATH",) if k in os.environ})
-    service = services.start(NAME, [chromium_path(), *FLAGS], env, folder=PROFILE)
+    profile = f"{PROFILE}-{os.getpid()}"
+    env = dict(
+        CHROMIUM_ENV, HOME=profile, **{k: os.environ[k] for k in ("FONTCONFIG_PATH",) if k in os.environ}
+    )
+    argv = [chromium_path(), f"--user-data-dir={profile}", *FLAGS]
+    service = services.start(NAME, argv, env, folder=profile)
     cdp = Cdp(service.from_service, service.to_service, first_id=1_000_000_000)
     cdp.deadline = time.monotonic() + 30
     try:
