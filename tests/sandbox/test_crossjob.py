@@ -192,14 +192,21 @@ def test_no_job_changes_the_worker(sandbox):
     assert not changed, f"a job could change its worker: {changed}"
 
 
+def _cmdline(pid: int) -> bytes:
+    """A process's command line, or b"" when it ended meanwhile (a job's child can exit between the listing
+    and the read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _worker_host_pid(sandbox, result: RenderResult) -> int:
     """The host pid of the worker (PID 1 of the container or namespace) that served `result`."""
     if sandbox.kind == "docker":
         return sandbox.launcher.client.api.inspect_container(result.extra["container"])["State"]["Pid"]
     bwrap_pid = int(str(result.extra["worker"]).rsplit("-", 1)[1])
-    workers = [
-        p for p in descendants(bwrap_pid) if b"/opt/coco/worker" in Path(f"/proc/{p}/cmdline").read_bytes()
-    ]
+    workers = [p for p in descendants(bwrap_pid) if b"/opt/coco/worker" in _cmdline(p)]
     return min(workers)  # the first one bwrap started: PID 1 inside
 
 
