@@ -34,6 +34,7 @@ PROMOTED = (
     "text_boxes_path",
     "text_boxes",
     "facts_path",
+    "geometry",
     "ocr",
 )
 
@@ -63,6 +64,7 @@ def select(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
             "code_path": c.get("code_path"),
             "draft_path": c.get("draft_path"),
             "checks_ok": (c.get("checks") or {}).get("ok"),
+            "geometry_ok": (c.get("geometry") or {}).get("ok"),
         }
         for c in sorted(mine, key=lambda c: c["cand"])
     ]

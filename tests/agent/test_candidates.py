@@ -30,15 +30,9 @@ def choose(label: str) -> str:
 
 
 def generate(server, tmp_path, **extra):
+    settings = {"llm": "openai:test-model", "vlm": "openai:test-model", **extra}
     return coco_agent.generate(
-        PROMPT,
-        out=tmp_path / "run",
-        llm="openai:test-model",
-        vlm="openai:test-model",
-        base_url=server.base_url,
-        sandbox="process",
-        refiner="none",
-        **extra,
+        PROMPT, out=tmp_path / "run", base_url=server.base_url, sandbox="process", refiner="none", **settings
     )
 
 
@@ -140,3 +134,68 @@ def test_the_ledger_decides_how_many_candidates_a_round_can_still_afford(openai_
     assert [r.get("n") for r in openai_server.chat_requests][:3] == [4, None, 2]
     assert result["status"] == "budget" and (tmp_path / "run/attempts/02/cand-2/code.py").exists()
     assert not (tmp_path / "run/attempts/02/cand-3").exists()
+
+
+TINY_TITLE = GOOD_BARS.replace(
+    'ax.set_title("Quarterly Sales 2025")', 'ax.set_title("Quarterly Sales 2025", fontsize=3)'
+)
+WHITE_TITLE = GOOD_BARS.replace(
+    'ax.set_title("Quarterly Sales 2025")', 'ax.set_title("Quarterly Sales 2025", color="white")'
+)
+
+
+def test_geometry_problems_rank_a_candidate_down(openai_server, tmp_path):
+    """Candidate 1 draws the right bars with a 3 px title (the geometry checks: too small); candidate 2 is
+    right. Without a critic the ranking alone decides: candidate 2, and the round is accepted."""
+    openai_server.script(TINY_TITLE, GOOD_BARS_V2)
+    result = generate(openai_server, tmp_path, candidates=2, vlm="none")
+    run = tmp_path / "run"
+    ranking = json.loads((run / "attempts/01/ranking.json").read_text())
+    rows = {row["cand"]: row for row in ranking["ranking"]}
+    assert [row["cand"] for row in ranking["ranking"]] == [2, 1]
+    assert rows[1]["geometry_problems"] >= 1 and rows[2]["geometry_problems"] == 0
+    assert ranking["shortlist"] == [2]  # a candidate that fails the geometry checks never makes the shortlist
+    attempt = result["attempts"][0]
+    assert attempt["cand"] == 2 and result["status"] == "accepted"
+    assert (run / "final.png").read_bytes() == (run / "attempts/01/cand-2/draft.png").read_bytes()
+
+
+def test_ocr_of_the_quoted_title_breaks_a_tie(openai_server, tmp_path):
+    """Both candidates draw the quoted title (the facts and geometry checks see the same strings), but
+    candidate 1 draws it white on white: the local OCR reads it only in candidate 2, which wins."""
+    openai_server.script(WHITE_TITLE, GOOD_BARS_V2)
+    result = generate(openai_server, tmp_path, candidates=2, vlm="none", ocr_engine="rapidocr")
+    ranking = json.loads((tmp_path / "run/attempts/01/ranking.json").read_text())
+    rows = {row["cand"]: row for row in ranking["ranking"]}
+    assert rows[1]["quoted_drawn"] == rows[2]["quoted_drawn"] == 1.0
+    assert rows[1]["facts_problems"] == rows[2]["facts_problems"] == 0
+    assert rows[2]["ocr_score"] > rows[1]["ocr_score"], rows
+    assert [row["cand"] for row in ranking["ranking"]] == [2, 1]
+    assert result["attempts"][0]["cand"] == 2
+
+
+def test_the_ranking_order_of_every_criterion():
+    """Each criterion decides only when every earlier one ties: ran, checks, facts, geometry, quoted, OCR,
+    earlier candidate."""
+    from coco_agent.candidates.ranking import rank
+
+    def cand(k, **over):
+        base = {
+            "cand": k,
+            "status": "ok",
+            "draft_path": f"attempts/01/cand-{k}/draft.png",
+            "checks": {"ok": True, "facts": {"problems": [], "quoted": {"drawn": 1, "total": 1}}},
+            "geometry": {"ok": True, "counts": {}},
+            "ocr": {"score": 1.0},
+        }
+        return {**base, **over}
+
+    crashed = cand(1, status="error", draft_path=None)
+    blank = cand(2, checks={"ok": False, "problems": ["blank"]})
+    wrong_fact = cand(3, checks={"ok": False, "facts": {"problems": ["bar 'Q3' is 105"]}})
+    overflow = cand(4, geometry={"ok": False, "counts": {"overflow": 2}})
+    half_quoted = cand(5, checks={"ok": True, "facts": {"problems": [], "quoted": {"drawn": 1, "total": 2}}})
+    unread = cand(6, ocr={"score": 0.4})
+    best, twin = cand(7), cand(8)
+    order = [c["cand"] for c in rank([crashed, blank, wrong_fact, overflow, half_quoted, unread, twin, best])]
+    assert order == [7, 8, 6, 5, 2, 4, 3, 1]
