@@ -1,8 +1,10 @@
 """refine: turn the accepted (or best) draft into the final image, and keep it only when it holds up.
 
 The strength follows the prompt kind (refiners/policy.py) unless the user set it; the refined image is scored
-against the draft (refiners/guardrail.py) and the draft stays final when text accuracy or CLIP got worse.
-refined.png stays in the run directory either way; result.json's `refinement` record says what and why.
+against the draft (refiners/guardrail.py) and the draft stays final when text accuracy or CLIP got worse. Then
+each stated string the program drew is read again inside its own box, in the draft and the refined image
+(facts/regions.py): with the guardrail on, a region that reads worse keeps the draft too. refined.png stays in
+the run directory either way; result.json's `refinement` record says what and why.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
+from PIL import Image
 
 from coco_agent.context import RunContext
+from coco_agent.geometry import expected_strings
 from coco_agent.nodes.refine_changed import previous_final, refine_changed_regions
 from coco_agent.refiners.base import RefineRequest
 from coco_agent.refiners.batching import RefineJob, current_service
@@ -41,7 +45,11 @@ def refine(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
         regional = None
         if previous:
             regional = refine_changed_regions(state, ctx, draft_path, run_dir, previous, sandbox_text_regions)
-        record |= regional if regional is not None else refine_and_verify(state, ctx, draft_path, run_dir)
+        if regional is not None:
+            record |= regional
+        else:
+            record |= refine_and_verify(state, ctx, draft_path, run_dir)
+            record |= region_check(state, ctx, draft_path, run_dir, record)
     final_path: str | None = FINAL_FILE
     if record["kept"]:  # written by this process from the refiner's pixels
         shutil.copyfile(run_dir / REFINED_FILE, run_dir / FINAL_FILE)
@@ -61,6 +69,9 @@ def refine(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
         "strength_level": strength.get("level"),
         "strength_why": strength.get("why"),
     }
+    regions = record.get("regions") or {}
+    if regions.get("checked") is not None:
+        trace["regions_checked"], trace["regions_worse"] = regions["checked"], regions.get("worse")
     return {
         "final_path": final_path,
         "refinement": record,
@@ -117,6 +128,38 @@ def refine_and_verify(
     if outcome.image is not None:
         record["refined"] = REFINED_FILE
     return record | outcome.record
+
+
+def region_check(
+    state: dict[str, Any], ctx: RunContext, draft_path: Path, run_dir: Path, record: dict[str, Any]
+) -> dict[str, Any]:
+    """The stated strings read again box by box in the draft and refined.png (``regions``); with the guardrail on,
+    a kept refined image in which one reads worse is dropped for the draft. {} when there is nothing to check."""
+    best = next(a for a in state["attempts"] if a["round"] == state["best_round"])
+    expected = expected_strings(state.get("prompt", ""), state.get("texts"))
+    geometry_path = (best.get("geometry") or {}).get("path")
+    if not record.get("refined") or not expected or not geometry_path:
+        return {}
+    from coco_agent.facts.regions import check_regions
+    from coco_agent.scoring.ocr import OcrUnavailable
+
+    try:
+        limits = ctx.limits()
+        texts = read_json(run_dir / geometry_path).get("texts") or []
+        draft = decode_png(
+            read_bounded(draft_path, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes
+        )
+        with Image.open(
+            run_dir / REFINED_FILE
+        ) as opened:  # written by this process from the refiner's pixels
+            refined = opened.convert("RGB")
+        regions = check_regions(draft, refined, texts, expected, ctx.ocr_engine)
+    except (OcrUnavailable, ImageRejected, OSError, ValueError, AttributeError) as exc:
+        return {"regions": {"available": False, "reason": f"{type(exc).__name__}: {str(exc)[:300]}"}}
+    update: dict[str, Any] = {"regions": regions}
+    if regions["worse"] and record.get("kept") and ctx.refine_guard:
+        update |= {"kept": False, "why": "kept the draft: " + "; ".join(regions["problems"][:3])}
+    return update
 
 
 def sandbox_text_regions(
