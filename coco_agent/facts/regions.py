@@ -98,8 +98,9 @@ def check_regions(
 def problem(region: dict[str, Any]) -> str:
     """One smudged region, as a person reads it."""
     box = region["box"]
-    read = region["refined_read"].replace("\n", " ").strip() or "nothing"
+    read = region["refined_read"].replace("\n", " ").strip()
     return (
-        f"{region['text']!r} at ({box[0]}, {box[1]})-({box[2]}, {box[3]}) reads {read!r} after refinement "
+        f"{region['text']!r} at ({box[0]}, {box[1]})-({box[2]}, {box[3]}) reads {repr(read) if read else 'nothing'}"
+        " after refinement "
         f"({region['draft']:.2f} -> {region['refined']:.2f} of its words)"
     )
