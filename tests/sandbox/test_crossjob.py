@@ -217,7 +217,42 @@ def test_a_worker_whose_settings_changed_is_recycled(sandbox, change: str):
     worker's own settings changed and the host retires it instead of reusing it."""
     first = _run(sandbox, PLOT)
     assert first.status == "ok", first.error
-    pid = _worker_host_pid(sandbox, first)
+    if sandbox.kind == "gvisor":  # the worker lives in gVisor's kernel: change it from inside (docker exec)
+        if not _change_inside(sandbox, first, change):
+            return  # refused to every process in the container (the job's included): nothing can change it
+    else:
+        _change_from_host(_worker_host_pid(sandbox, first), change)
+    second = _run(sandbox, PLOT)
+    assert second.status == "ok", second.error
+    if _worker_of(second) == _worker_of(first):  # else the zygote saw it first and stopped: never reused
+        assert "worker's own settings changed" in str(second.extra.get("recycled", "")), second.extra
+    third = _run(sandbox, PLOT)
+    assert third.status == "ok" and _worker_of(third) != _worker_of(first)
+
+
+CHANGES_INSIDE = {  # run in the container as its user (the worker's uid), without the job's seccomp filter
+    "nice": "import os; os.setpriority(os.PRIO_PROCESS, 1, 7)",
+    "affinity": (
+        "import os; c = os.sched_getaffinity(1); assert len(c) > 1, 'one CPU'; os.sched_setaffinity(1, {min(c)})"
+    ),
+    "oom_score_adj": "open('/proc/1/oom_score_adj', 'w').write('500')",
+}
+
+
+def _change_inside(sandbox, result: RenderResult, change: str) -> bool:
+    """Make the change from a process in the worker's container; False when the sandbox refused it (gVisor
+    keeps /proc/1/oom_score_adj read-only even to the worker's own uid)."""
+    container = sandbox.launcher.client.containers.get(result.extra["container"])
+    code, output = container.exec_run(["python3", "-c", CHANGES_INSIDE[change]])
+    if change == "affinity" and b"one CPU" in output:
+        pytest.skip("one CPU: no affinity to narrow")
+    if code != 0 and change == "oom_score_adj" and b"PermissionError" in output:
+        return False
+    assert code == 0, output.decode(errors="replace")
+    return True
+
+
+def _change_from_host(pid: int, change: str) -> None:
     if change == "nice":
         os.setpriority(os.PRIO_PROCESS, pid, 7)
     elif change == "affinity":
@@ -227,12 +262,6 @@ def test_a_worker_whose_settings_changed_is_recycled(sandbox, change: str):
         os.sched_setaffinity(pid, {min(cpus)})
     else:
         Path(f"/proc/{pid}/oom_score_adj").write_text("500")
-    second = _run(sandbox, PLOT)
-    assert second.status == "ok", second.error
-    if _worker_of(second) == _worker_of(first):  # else the zygote saw it first and stopped: never reused
-        assert "worker's own settings changed" in str(second.extra.get("recycled", "")), second.extra
-    third = _run(sandbox, PLOT)
-    assert third.status == "ok" and _worker_of(third) != _worker_of(first)
 
 
 def test_an_abrupt_exit_counts_as_doubt(sandbox):
@@ -256,14 +285,22 @@ KEY_SPEC_USER, KEY_SPEC_SESSION, KEYCTL_SEARCH = -4, -3, 10
 """
 
 IPC_PLANT = """
-planted = {}
-planted["mqueue"] = libc.mq_open(NAME, os.O_CREAT | os.O_RDWR, 0o600, None) >= 0
-planted["shm"] = libc.shmget(KEY, 4096, IPC_CREAT | 0o600) >= 0
-planted["sem"] = libc.semget(KEY + 1, 1, IPC_CREAT | 0o600) >= 0
-planted["msg"] = libc.msgget(KEY + 2, IPC_CREAT | 0o600) >= 0
+planted, refused = {}, {}
+def attempt(name, made):
+    planted[name] = made >= 0
+    refused[name] = None if made >= 0 else os.strerror(ctypes.get_errno())
+attempt("mqueue", libc.mq_open(NAME, os.O_CREAT | os.O_RDWR, 0o600, None))
+attempt("shm", libc.shmget(KEY, 4096, IPC_CREAT | 0o600))
+attempt("sem", libc.semget(KEY + 1, 1, IPC_CREAT | 0o600))
+attempt("msg", libc.msgget(KEY + 2, IPC_CREAT | 0o600))
 for ring in (KEY_SPEC_USER, KEY_SPEC_SESSION):
-    planted[f"key{ring}"] = libc.syscall(ADD_KEY, b"user", NAME[1:], b"secret", 6, ring) >= 0
-print(json.dumps(planted))
+    attempt(f"key{ring}", libc.syscall(ADD_KEY, b"user", NAME[1:], b"secret", 6, ring))
+try:  # the mqueue file system makes a queue from a plain file
+    with open(f"/dev/mqueue/{NAME[1:].decode()}-file", "w"):
+        planted["mqueue_file"] = True
+except OSError as exc:
+    planted["mqueue_file"], refused["mqueue_file"] = False, exc.strerror
+print(json.dumps({"planted": planted, "refused": refused}))
 """
 
 IPC_CHECK = """
@@ -275,6 +312,7 @@ found["sem"] = libc.semget(KEY + 1, 0, 0) >= 0
 found["msg"] = libc.msgget(KEY + 2, 0, 0) >= 0
 for ring in (KEY_SPEC_USER, KEY_SPEC_SESSION):
     found[f"key{ring}"] = libc.syscall(KEYCTL, KEYCTL_SEARCH, ring, b"user", NAME[1:], 0) >= 0
+found["mqueue_file"] = os.path.exists(f"/dev/mqueue/{NAME[1:].decode()}-file")
 if os.path.isdir("/dev/mqueue"):
     found["mqueue_files"] = sorted(os.listdir("/dev/mqueue"))
 for name in ("shm", "sem", "msg"):
@@ -292,8 +330,10 @@ def test_no_ipc_survives_a_job(sandbox):
     one job: the next job finds none of them (refused at creation, removed, or the worker recycled)."""
     first = _run(sandbox, IPC_HELPERS + IPC_PLANT + PLOT)
     assert first.status == "ok", first.error
-    planted = _info(first)
-    assert planted["mqueue"] or planted["shm"], f"nothing could be planted: the test proves nothing {planted}"
+    report = _info(first)
+    planted, refused = report["planted"], report["refused"]
+    for kind in ("mqueue", "shm", "sem", "msg"):  # made (then it must be gone), or refused for lack of rights
+        assert planted[kind] or refused[kind] == os.strerror(1), (kind, report)
     second = _run(sandbox, IPC_HELPERS + IPC_CHECK + PLOT)
     assert second.status == "ok", second.error
     found = _info(second)

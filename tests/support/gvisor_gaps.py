@@ -15,10 +15,6 @@ GAPS: dict[str, str] = {
         "SECURITY: under gVisor a job opens the worker's pipes through /proc/<worker>/fd (PR_SET_DUMPABLE does not "
         "hide them) and its forged 'ok' frame is taken as the result"
     ),
-    "tests/sandbox/test_crossjob.py::test_no_ipc_survives_a_job[gvisor]": (
-        "SECURITY: System V shm/sem/msg and POSIX mqueues a job made survive it under gVisor (the worker's "
-        "leftover check does not see them there)"
-    ),
     "tests/sandbox/test_attacks.py::test_inode_exhaustion[gvisor]": (
         "gVisor's tmpfs ignores the nr_inodes cap: the job made all 20000 files"
     ),
@@ -29,17 +25,6 @@ GAPS: dict[str, str] = {
     "tests/sandbox/test_attacks.py::test_worker_survives_its_job[gvisor]": (
         "FLAKY: sometimes the worker ends without a result (eof, exit status 2) under gVisor, sometimes it passes"
     ),
-    "tests/sandbox/test_attacks.py::test_no_privileges_to_escalate[gvisor]": (
-        "the test reads CapAmb from /proc/self/status, which gVisor does not report (KeyError): the test, not "
-        "the sandbox, needs changing"
-    ),
-    **{
-        f"tests/sandbox/test_crossjob.py::test_a_worker_whose_settings_changed_is_recycled[gvisor-{s}]": (
-            "a changed nice/affinity/OOM score is not reported the way the test expects under gVisor "
-            "(KeyError 'worker' in the result's extra)"
-        )
-        for s in ("nice", "affinity", "oom_score_adj")
-    },
 }
 FLAKY = {
     "tests/sandbox/test_attacks.py::test_worker_survives_its_job[gvisor]",

@@ -52,6 +52,10 @@ SYSCALLS = {  # name: (x86_64, aarch64)
     "ioprio_get": (252, 31),
     "migrate_pages": (256, 238),
     "move_pages": (279, 239),
+    "shmget": (29, 194),
+    "semget": (64, 190),
+    "msgget": (68, 186),
+    "mq_open": (240, 180),
 }
 
 
@@ -76,6 +80,13 @@ DENIED = [
     "setns",
     "mount",
     "umount2",
+    # System V IPC objects and POSIX message queues outlive the process that made them; no drawing program
+    # needs them (multiprocessing's semaphores live in /dev/shm, wiped after each job), and not every
+    # sandbox can list them afterwards (gVisor has no /proc/sysvipc): refused at creation
+    "shmget",
+    "semget",
+    "msgget",
+    "mq_open",
 ]
 
 
