@@ -44,7 +44,7 @@ class RunContext:
     base_url: str | None = None
     refiner: str = "none"
     max_rounds: int = 4
-    format: FormatName | Literal["auto"] = formats.DEFAULT  # auto: chosen per prompt (formats/choose.py)
+    format: FormatName | Literal["auto"] = "auto"  # chosen per prompt (formats/choose.py); a name fixes it
     sandbox: Literal["auto", "docker", "gvisor", "bubblewrap", "process"] = (
         "auto"  # sandbox/backends.py KINDS
     )

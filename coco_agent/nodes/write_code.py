@@ -90,6 +90,19 @@ def write_code(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
         fmt, why_format = chosen_format(texts[0])
         chosen = {"format": fmt, "format_choice": {"format": fmt, "by": "code writer", "why": why_format}}
         trace.update(chosen)
+    elif (state.get("format_choice") or {}).get("by") == "classifier":  # a suggestion: the writer may differ
+        other = answered_instead(texts[0], fmt)
+        if other:
+            why_format = (
+                f"the prompt read as {fmt} ({state['format_choice'].get('why', '')}), but the code writer "
+                f"answered with a {other} program and no {fmt} one: {other}"
+            )
+            fmt = other
+            chosen = {
+                "format": fmt,
+                "format_choice": {"format": fmt, "by": "code writer", "why": why_format[:500]},
+            }
+            trace.update(chosen)
     if wanted == 1:
         record, why = keep_answer(state["run_dir"], rnd, None, fmt, texts[0], label)
         return {
@@ -159,6 +172,24 @@ def _failed(rnd: int, folder, label: str, error: str, hint: str) -> dict[str, An
         "why": "code writer model call failed" if hint else "prompt templates missing",
         TRACE_KEY: {"model": label},
     }
+
+
+def answered_instead(answer: str, suggested: str) -> str | None:
+    """The format of a fenced program of another format in `answer` when it holds none of the `suggested` one
+    (the classifier's choice, not the user's), else None."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return None
+    found = extract_program(answer, suggested).code
+    if found and formats.guess(found) == suggested:
+        return None  # it answered in the suggested format
+    blocks = [(lang, body) for lang, body in fenced_blocks(answer.replace("\r\n", "\n")) if body.strip()]
+    if not blocks:
+        return None
+    lang, body = max(blocks, key=lambda block: len(block[1]))
+    if not lang:
+        return None
+    name, _ = from_answer(lang, body)
+    return name if name != suggested and extract_program(answer, name).code else None
 
 
 def chosen_format(answer: str) -> tuple[str, str]:

@@ -170,3 +170,45 @@ def test_the_cli_takes_format_auto_and_refuses_unknown_values(tmp_path):
     )
     assert run.returncode != 0 and "invalid choice: 'poster'" in run.stderr and "auto" in run.stderr
     json.dumps(run.stderr)  # plain text
+
+
+def test_auto_is_the_default():
+    assert RunContext().format == "auto"
+    option = next(o for o in RUN_OPTIONS if o.flag == "--format")
+    assert "(default auto)" in option.help
+
+
+HTML_POSTER = """```html
+<!doctype html><html><head><meta name="viewport" content="width=320, height=200"></head>
+<body style="margin:0;width:320px;height:200px;background:#123;color:#fff;font:bold 28px sans-serif">
+<p style="margin:60px 20px">Jazz Night</p></body></html>
+```"""
+
+
+def test_the_default_follows_the_prompt_without_being_told(tmp_path):
+    """No --format: a poster is drafted as HTML (the classifier), a chart as matplotlib."""
+    coder = ScriptedChatModel(replies=[HTML_POSTER])
+    result = start_run(
+        "A poster for a jazz night", RunContext(llm=coder, vlm="none", sandbox="process"), tmp_path / "a"
+    )
+    assert result["format"] == "html" and result["format_choice"]["by"] == "classifier"
+    assert "```html" in coder.received[0][0].content  # the writer got HTML's rules
+    assert (tmp_path / "a/attempts/01/code.html").is_file()
+
+
+def test_a_writer_that_answers_another_format_than_the_classifier_suggested_is_followed(tmp_path):
+    """The classifier's choice is a suggestion: asked for HTML, the writer answers a matplotlib program (and no
+    HTML): the run goes on in matplotlib, and the choice says who chose and why. --format html would refuse."""
+    result, run_dir, coder = _run(tmp_path, "A poster for a jazz night", [GOOD_BARS], "auto")
+    assert len(coder.received) == 1 and result["status"] == "accepted"
+    assert result["format"] == "matplotlib" and (run_dir / "attempts/01/code.py").is_file()
+    choice = result["format_choice"]
+    assert choice["by"] == "code writer" and choice["format"] == "matplotlib"
+    assert (
+        choice["why"].startswith("the prompt read as html (a design")
+        and "answered with a matplotlib" in choice["why"]
+    )
+    write = next(t for t in read_trace(run_dir) if t["node"] == "write_code")
+    assert write["format_choice"]["by"] == "code writer"
+    fixed, _, _ = _run(tmp_path / "fixed", "A poster for a jazz night", [GOOD_BARS, GOOD_BARS], "html")
+    assert fixed["format"] == "html" and fixed["status"] != "accepted"

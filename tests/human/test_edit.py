@@ -122,7 +122,8 @@ def test_edit_the_last_round_gets_judged_past_max_rounds(tmp_path):
     assert result["status"] == "accepted" and result["rounds"] == 3
     assert result["attempts"][-1]["source"] == "human" and critic.calls == 3
     edit = json.loads((run_dir / "run.json").read_text())["edits"][-1]
-    assert edit["context"] == {"max_rounds": 3}  # the person's round is judged, beyond the run's bound
+    # the person's round is judged, beyond the run's bound; the run goes on in the format it was drafted in
+    assert edit["context"] == {"format": "matplotlib", "max_rounds": 3}
 
 
 def test_edit_a_run_that_never_drew_anything_is_round_one(tmp_path):
