@@ -165,24 +165,46 @@ def _over(
 
 def affordable(ctx: Any, state: dict[str, Any], wanted: int, role: str = "coder") -> int:
     """How many of ``wanted`` answers the run's money budget still covers (at least 1 while it covers one:
-    ``check`` has said it does), from the mean cost per answer of this run's earlier ``role`` calls."""
+    ``check`` has said it does), from this run's earlier ``role`` calls: tokens as the next request's prompt
+    (the last one's plus the program sent back) and the mean output per answer; dollars as the mean cost per
+    answer. For the code writer, the mean cost of an earlier critic call is kept back: the round's candidates
+    are worth nothing if no critic call is left to judge them."""
     limits = Limits.of(ctx)
     if wanted <= 1 or (limits.usd is None and limits.tokens is None):
         return wanted
-    records = [r for r in read_calls(state["run_dir"]) if r.get("role") == role and r.get("ok", True)]
-    spent = totals(read_calls(state["run_dir"]))
+    calls = read_calls(state["run_dir"])
+    records = [r for r in calls if r.get("role") == role and r.get("ok", True)]
+    critics = [r for r in calls if r.get("role") == "critic" and r.get("ok", True)] if role == "coder" else []
+    spent = totals(calls)
     room = []
     if limits.usd is not None and spent["usd"] is not None:
         per = [r["usd"] / max(1, r.get("outputs") or 1) for r in records if r.get("usd") is not None]
         if per:
-            room.append((limits.usd - spent["usd"]) / max(1e-12, sum(per) / len(per)))
-    if limits.tokens is not None:
-        per = [r["total_tokens"] / max(1, r.get("outputs") or 1) for r in records if r.get("total_tokens")]
-        if per:
-            room.append((limits.tokens - spent["total_tokens"]) / max(1e-12, sum(per) / len(per)))
+            reserve = _mean([r["usd"] for r in critics if r.get("usd") is not None])
+            room.append((limits.usd - spent["usd"] - reserve) / max(1e-12, _mean(per)))
+    if limits.tokens is not None and records:
+        reserve = _mean([r["total_tokens"] for r in critics if r.get("total_tokens")])
+        room.append(
+            (limits.tokens - spent["total_tokens"] - reserve - _next_prompt(records)) / _per_answer(records)
+        )
     if not room:
         return wanted
     return max(1, min(wanted, math.floor(min(room))))
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _per_answer(records: list[dict[str, Any]]) -> float:
+    """Output tokens per answer of these calls (a request's prompt is paid once, whatever its ``n``)."""
+    per = [(r.get("output_tokens") or 0) / max(1, r.get("outputs") or 1) for r in records]
+    return max(1.0, _mean(per))
+
+
+def _next_prompt(records: list[dict[str, Any]]) -> float:
+    """Input tokens of the next request: the last one's, plus the program it sends back to be patched."""
+    return (records[-1].get("input_tokens") or 0) + _per_answer(records)
 
 
 class BatchBudget:

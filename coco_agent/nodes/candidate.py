@@ -10,6 +10,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from coco_agent.candidates.ranking import passes
 from coco_agent.context import RunContext
 from coco_agent.nodes.check import draft_checks
 from coco_agent.nodes.execute import execute
@@ -40,7 +41,8 @@ def candidate(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, 
                 break
     if record.get("status") == "ok" and record.get("draft_path"):
         record["checks"] = draft_checks(state, record, ctx.limits())
-        record["ocr"] = quoted_ocr(state, record, ctx)
+        if passes(record):  # the OCR only breaks ties on the shortlist: never spent on a candidate off it
+            record["ocr"] = quoted_ocr(state, record, ctx)
     checks = record.get("checks") or {}
     return {
         "candidates": [record],

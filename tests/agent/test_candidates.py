@@ -125,15 +125,25 @@ def test_the_ledger_decides_how_many_candidates_a_round_can_still_afford(openai_
     verdict = json.dumps(
         {"match": False, "score": 3, "problems": ["orange bars"], "summary": "no", "choice": "A"}
     )
-    openai_server.script(*[GOOD_BARS] * 4, verdict, *[GOOD_BARS_V2] * 4, choose("A"))
-    # round 1 (one request for 4 programs, one critic call) costs what the server reports; the budget leaves
-    # room for about two more programs (each answer of round 1 cost a quarter of its request)
-    result = generate(openai_server, tmp_path, candidates=4, budget_tokens=1529)
+    openai_server.script(*[GOOD_BARS] * 4, verdict)
+    openai_server.respond_with(lambda body: choose("A") if "image_url" in json.dumps(body) else GOOD_BARS_V2)
+    # round 1 (one request for 4 programs, one critic call) costs what the server reports; round 2 gets as many
+    # programs as the rest covers (its prompt: round 1's plus the program to patch; each answer: round 1's mean
+    # output) after keeping back one critic call
+    budget = 2330
+    result = generate(openai_server, tmp_path, candidates=4, budget_tokens=budget)
     first, critic = openai_server.usage[:2]
-    assert 1529 - (first["total_tokens"] + critic["total_tokens"]) < 3 * first["total_tokens"] / 4
-    assert [r.get("n") for r in openai_server.chat_requests][:3] == [4, None, 2]
-    assert result["status"] == "budget" and (tmp_path / "run/attempts/02/cand-2/code.py").exists()
-    assert not (tmp_path / "run/attempts/02/cand-3").exists()
+    answer = first["completion_tokens"] / 4
+    left = budget - first["total_tokens"] - 2 * critic["total_tokens"] - (first["prompt_tokens"] + answer)
+    afford = int(left / answer)
+    old_rule = int((budget - first["total_tokens"] - critic["total_tokens"]) / (first["total_tokens"] / 4))
+    assert 2 <= afford < 4 <= old_rule  # the old rule (no reserve, the prompt paid per answer) asked for 4
+    assert [r.get("n") for r in openai_server.chat_requests][:3] == [4, None, afford]
+    assert (tmp_path / f"run/attempts/02/cand-{afford}/code.py").exists()
+    assert not (tmp_path / f"run/attempts/02/cand-{afford + 1}").exists()
+    assert (
+        result["status"] == "accepted" and len(openai_server.chat_requests) == 4
+    )  # the critic judged round 2
 
 
 TINY_TITLE = GOOD_BARS.replace(
