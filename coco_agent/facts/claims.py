@@ -39,7 +39,8 @@ RANGE_VALUES = re.compile(
 NAMED = re.compile(
     rf"(?:^|(?<=[\s,;(]))(?P<name>[A-Za-z0-9][\w.&'-]*(?: [A-Za-z0-9][\w.&'-]*){{0,3}})\s*[:=]\s*(?P<values>{NUMLIST})"
 )
-_LABEL = r"[A-Za-z][\w'&.-]*(?: [A-Za-z][\w'&.-]*){0,3}"
+# up to four words; an apostrophe only inside a word (Women's), never a closing quote ('Title' with Plums 84)
+_LABEL = r"[A-Za-z](?:[\w&.-]|'(?=\w))*(?: [A-Za-z](?:[\w&.-]|'(?=\w))*){0,3}"
 PAIR_LV = re.compile(  # "Apples 30", "North: 40%", "Rent (40%)"
     rf"(?P<label>{_LABEL})\s*(?::\s*|=\s*|\(\s*|\s+)(?P<num>\$?{NUM})(?P<pct>\s*%)?\s*\)?(?![\w.]|\s*[kKmMbB]\b)"
 )

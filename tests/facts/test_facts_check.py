@@ -192,3 +192,14 @@ def test_a_run_sends_the_facts_problem_to_the_writer_without_asking_the_critic(o
     facts = json.loads((run / "attempts/01/facts.json").read_text())
     assert facts["check"]["problems"] == ["bar 'Q3' is 105; the prompt says 150"]
     assert json.loads((run / "attempts/02/facts.json").read_text())["check"]["ok"]
+
+
+def test_a_label_never_runs_back_across_a_closing_quote():
+    """In "titled 'Prairie Output' with Plums 84" the quote ends the title; the first label is Plums (an
+    apostrophe counts only inside a word, as in Women's)."""
+    from coco_agent.facts.claims import read_claims
+
+    claims = read_claims("A bar chart titled 'Prairie Output' with Plums 84, Pears 30 and Figs 12")
+    assert [(s.labels, s.values) for s in claims.series] == [(["Plums", "Pears", "Figs"], [84.0, 30.0, 12.0])]
+    claims = read_claims("Sales by group: Women's 40, Men's 35 and Kids 25")
+    assert claims.series[0].labels == ["Women's", "Men's", "Kids"]
