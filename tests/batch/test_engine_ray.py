@@ -97,6 +97,9 @@ def ray_cluster():
         "the Docker engine is not running",
     )
     temp = tempfile.mkdtemp(prefix="coco-ray-", dir="/tmp")
+    os.makedirs(
+        "/tmp/ray", exist_ok=True
+    )  # Ray notes the newest cluster's address there, whatever temp_dir says
     cluster = Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 0, "include_dashboard": False, "temp_dir": temp},
@@ -472,3 +475,47 @@ def test_run_dirs_continue_across_engines_and_a_local_ray(
         time.sleep(0.5)
     assert _ray_processes(str(ray_tmp)) == []  # the local instance went with its driver
     shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_bench_longtext_on_the_cluster(ray_cluster, pg, openai_server, tmp_path):
+    """`coco bench longtext --engine ray`: the benchmark's prompts drafted on the cluster's nodes, every run
+    scored by the driver (local OCR), the same figures event as the local engine; a rerun redoes nothing."""
+    from support.text_renders import HAS_RAPIDOCR, NO_RAPIDOCR, text_program
+
+    from coco_agent.batch.longtext import find_prompts
+    from coco_agent.batch.prompts_file import iter_prompts
+
+    require(HAS_RAPIDOCR, NO_RAPIDOCR)
+    items = list(iter_prompts(find_prompts("en"), 3))
+
+    def respond(body):
+        sent = json.dumps(body.get("messages"))
+        item = next(i for i in items if json.dumps(i.prompt[:60])[1:-1] in sent)
+        return text_program(item.texts)
+
+    openai_server.respond_with(respond)
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "coco_agent.cli", "bench", "longtext", "--limit", "3", "-o", str(out),
+        "--engine", "ray", "--ray-address", ray_cluster.address, "--pg-url", pg, "--json", "--workers", "2",
+        "--llm", "openai:test-model", "--vlm", "none", "--base-url", openai_server.base_url,
+        "--sandbox", "docker", "--refiner", "none", "--ocr", "rapidocr",
+    ]  # fmt: skip
+    code, lines, err = _finish(_start(command))
+    assert code == 0, err[-3000:]
+    assert sorted(e["id"] for e in lines if e.get("event") == "prompt") == sorted(i.id for i in items)
+    bench = next(e for e in lines if e.get("event") == "bench")
+    assert bench["n"] == 3 and bench["official"] is False
+    assert bench["final_text_score"] >= 0.9, bench  # each prompt's text drawn verbatim: what the OCR reads
+    for item in items:
+        result = json.loads((out / item.id / "result.json").read_text())
+        assert result["status"] == "accepted" and result["scores"]["final_text_score"] >= 0.8, result
+        assert result["text_scores"]["ocr"] == "rapidocr" and result["text_scores"]["lang"] == "en"
+    calls = len(openai_server.chat_requests)
+    code, lines, err = _finish(_start(command))
+    assert code == 0, err[-3000:]
+    assert {e["how"] for e in lines if e.get("event") == "prompt"} == {"skipped"}
+    assert len(openai_server.chat_requests) == calls
+    assert (
+        next(e for e in lines if e.get("event") == "bench")["final_text_score"] == bench["final_text_score"]
+    )
