@@ -182,10 +182,7 @@ def answered_instead(answer: str, suggested: str) -> str | None:
     found = extract_program(answer, suggested).code
     if found and formats.guess(found) == suggested:
         return None  # it answered in the suggested format
-    blocks = [(lang, body) for lang, body in fenced_blocks(answer.replace("\r\n", "\n")) if body.strip()]
-    if not blocks:
-        return None
-    lang, body = max(blocks, key=lambda block: len(block[1]))
+    lang, body = largest_block(answer)
     if not lang:
         return None
     name, _ = from_answer(lang, body)
@@ -197,6 +194,10 @@ def chosen_format(answer: str) -> tuple[str, str]:
     ``--candidates N`` the first answer's choice holds for the whole round."""
     if len(answer) > MAX_ANSWER_CHARS:
         return formats.DEFAULT, "the answer is over the size limit; no format was read from it"
+    return from_answer(*largest_block(answer))
+
+
+def largest_block(answer: str) -> tuple[str, str]:
+    """The fence language and body of the answer's largest non-empty fenced block; ("", answer) when none."""
     blocks = [(lang, body) for lang, body in fenced_blocks(answer.replace("\r\n", "\n")) if body.strip()]
-    lang, body = max(blocks, key=lambda block: len(block[1])) if blocks else ("", answer)
-    return from_answer(lang, body)
+    return max(blocks, key=lambda block: len(block[1])) if blocks else ("", answer)
