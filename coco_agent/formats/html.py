@@ -30,4 +30,5 @@ FORMAT = DraftFormat(
     unfenced=unfenced_between(_START, "</html>", "HTML document (<html> ... </html>)"),
     service="html",
     pids=256,
+    text_layers=True,
 )

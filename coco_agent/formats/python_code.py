@@ -54,4 +54,5 @@ def python_format(name: str, summary: str, sniff: Callable[[str, str], bool]) ->
         python=True,
         sniff=sniff,
         unfenced=unfenced_python,
+        text_layers=True,  # both renderers draw the picture again with their text calls drawing nothing
     )

@@ -66,4 +66,5 @@ FORMAT = DraftFormat(
     python=False,
     sniff=is_svg,
     unfenced=unfenced_svg,
+    text_layers=True,
 )

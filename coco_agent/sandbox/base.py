@@ -113,6 +113,7 @@ class SandboxLimits:
     max_pixels: int = 40_000_000
     max_source_bytes: int = 1024 * 1024
     facts: bool = True  # the worker reports what the program drew, as data (coco_worker/facts.py)
+    hide_text: bool = False  # draw the picture with every text drawing nothing (layered text)
 
 
 def encode_source(code: str, limits: SandboxLimits) -> tuple[bytes, str]:
@@ -147,6 +148,8 @@ class RenderResult:
     # What the program drew, as data (texts with roles and boxes, series, wedges), reported by the worker and
     # validated here (coco_agent/sandbox/facts.py); None: unknown.
     facts: dict | None = None
+    # The worker drew this picture with its text hidden (the job asked for it and the renderer honoured it).
+    text_hidden: bool = False
 
     def __post_init__(self) -> None:
         # A forged result frame can claim any status: never pass an unknown one on.
@@ -200,6 +203,7 @@ def result_from_frame(
         stdout=header.get("stdout", ""),
         stderr=header.get("stderr", ""),
         extra={"captured": header.get("captured", ""), "worker_seconds": header.get("seconds"), **extra},
+        text_hidden=header.get("text_hidden") is True,
     )
     if result.status == "ok":
         try:

@@ -10,7 +10,8 @@ Frame: 4-byte big-endian header length, UTF-8 JSON header, then ``header["payloa
                   {"type": "ping"} | {"type": "exit"}
   worker -> host  {"type": "ready", "pid", "python", "preloaded", "formats"} once at start-up
                   {"type": "result", "id", "status", "error", "stdout", "stderr", "seconds", "width",
-                   "height", "captured", "text_boxes", "texts", "facts", "clean", "unclean"} + PNG bytes (status ok only)
+                   "height", "captured", "text_hidden", "text_boxes", "texts", "facts", "clean", "unclean"} + PNG
+                   bytes (status ok only)
                   {"type": "pong", "jobs"} | {"type": "error", "error"}
 "text_boxes" lists where the picture shows drawn text, [[x0, y0, x1, y1], ...] in the PNG's pixels (top-left
 origin, x1/y1 exclusive); null when unknown. "texts" lists the drawn strings the renderer knows, each
@@ -54,6 +55,7 @@ DEFAULT_LIMITS = {  # a job's "limits", as the worker applies them when the host
     "nofile": 256,
     "address_space_mb": 0,  # 0: no RLIMIT_AS (containers use the memory cgroup instead)
     "facts": True,  # report what the program drew as data (false: facts null, nothing extracted)
+    "hide_text": False,  # draw the picture with its text drawing nothing, layout unchanged (layered text)
 }
 
 # Bound at import (in the worker: in the zygote, before any job): a job that replaces json.dumps, struct.pack

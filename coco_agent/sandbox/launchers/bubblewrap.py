@@ -121,6 +121,7 @@ def job_frame(
         "max_pixels": limits.max_pixels,
         "address_space_mb": limits.memory_mb,
         "facts": limits.facts,
+        "hide_text": limits.hide_text,
     }
     if file_mb:
         worker_limits["file_bytes"] = file_mb << 20

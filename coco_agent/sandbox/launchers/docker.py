@@ -224,6 +224,7 @@ class DockerLauncher:
                 "max_pixels": limits.max_pixels,
                 "file_bytes": self.tmpfs_mb << 20,
                 "facts": limits.facts,
+                "hide_text": limits.hide_text,
             },
         }
 

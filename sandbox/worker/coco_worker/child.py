@@ -11,7 +11,7 @@ import signal
 import sys
 import traceback
 
-from coco_worker import facts
+from coco_worker import facts, hidden_text
 from coco_worker.capture import PROGRAM_NAME, Capture, DocumentError
 from coco_worker.hygiene import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, WORKER_IGNORES, prctl
 from coco_worker.pixels import Rejected
@@ -28,7 +28,10 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
     renderer = RENDERERS.get(fmt)
     capture = Capture(fmt, limits["max_pixels"], RENDERERS)
     facts.ENABLED[0] = bool(limits.get("facts", True))
+    hidden_text.HIDE[0] = bool(limits.get("hide_text", False))
     try:
+        if hidden_text.HIDE[0] and not getattr(renderer, "HIDES_TEXT", False):
+            raise DocumentError(f"a {fmt} picture cannot be drawn without its text (no layered text)")
         source = code.decode("utf-8")
         document = getattr(renderer, "document", None)
         found = document(source, limits) if document is not None else None
@@ -74,7 +77,7 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
         sys.stderr.flush()
     except Exception:
         pass
-    header = {"status": status, "error": error, "captured": how}
+    header = {"status": status, "error": error, "captured": how, "text_hidden": hidden_text.HIDE[0]}
     if status == "ok":
         try:
             header["text_boxes"] = finish_boxes(boxes, png)

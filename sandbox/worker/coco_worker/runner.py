@@ -210,6 +210,7 @@ class Runner:
                 status=res.get("status", "error"),
                 error=res.get("error", ""),
                 captured=res.get("captured", ""),
+                text_hidden=bool(res.get("text_hidden")),
                 text_boxes=sane_boxes(res.get("text_boxes")),
                 texts=sane_texts(res.get("texts")),
                 facts=sane_facts(res.get("facts")),

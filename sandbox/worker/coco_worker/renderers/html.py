@@ -25,7 +25,7 @@ import re
 import sys
 import time
 
-from coco_worker import services
+from coco_worker import hidden_text, services
 from coco_worker.capture import DocumentError
 from coco_worker.cdp import Cdp, CdpError
 from coco_worker.pixels import check_pixels
@@ -35,6 +35,7 @@ from coco_worker.textboxes import png_dimensions
 NAME = "html"
 FALLBACKS = ()
 DOCUMENT_ONLY = True  # never runs a Python program
+HIDES_TEXT = True  # with hide_text, glyphs, their shadows, strokes and decorations are made transparent
 CHROMIUM = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 DOC_URL = "https://document.coco.invalid/"
 MIN_SIDE, MAX_SIDE, DEFAULT_WIDTH = 64, 2048, 1024
@@ -292,6 +293,8 @@ class Page:
             )
             or []
         )
+        if hidden_text.hiding():
+            self.evaluate(HIDE_TEXT_SCRIPT, await_promise=True)
         shot = self.cdp.call(
             "Page.captureScreenshot",
             {
@@ -436,6 +439,22 @@ GEOMETRY_SCRIPT = r"""(() => {
 SETTLED_SCRIPT = """Promise.resolve(window.cocoReady).catch(() => null).then(() => document.fonts.ready)
   .then(() => new Promise((done) =>
   requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(true), 30)))))"""
+
+# Text made transparent without touching `color`: borders, shadows and icons drawn in currentColor stay.
+HIDE_TEXT_CSS = (
+    "*, *::before, *::after, *::first-letter, *::first-line, *::placeholder, *::selection {"
+    " -webkit-text-fill-color: transparent !important; -webkit-text-stroke-color: transparent !important;"
+    " text-shadow: none !important; text-decoration-color: transparent !important;"
+    " text-emphasis-color: transparent !important; caret-color: transparent !important; }"
+    " *::marker { color: transparent !important; }"
+    " svg text, svg tspan, svg textPath { fill: transparent !important; stroke: transparent !important; }"
+)
+HIDE_TEXT_SCRIPT = (
+    """(() => { const s = document.createElement('style'); s.textContent = """
+    + repr(HIDE_TEXT_CSS)
+    + """; (document.head || document.documentElement).appendChild(s);
+  return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true)))); })()"""
+)
 
 CONTENT_SCRIPT = r"""(() => {
   const body = document.body;

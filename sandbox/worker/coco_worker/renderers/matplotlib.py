@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 
-from coco_worker import facts
+from coco_worker import facts, hidden_text
 from coco_worker.capture import Capture, Found, name_of
 from coco_worker.pixels import Rejected, check_pixels, number
 from coco_worker.protocol import MAX_TEXTS
@@ -22,6 +22,7 @@ from coco_worker.textboxes import _pixel_box, _same_canvas, png_dimensions
 
 NAME = "matplotlib"
 FALLBACKS = ("pil", "svg", "file")  # what else to look for when the program drew no figure
+HIDES_TEXT = True  # with hide_text, Text artists draw nothing (and still take their place in the layout)
 
 CJK_FONTS = ["WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans CJK JP"]
 
@@ -119,7 +120,8 @@ class Hooks:
 
         @functools.wraps(original_text_draw)
         def text_draw(text, renderer, *args, **kwargs):
-            result = original_text_draw(text, renderer, *args, **kwargs)
+            hide = hidden_text.hiding()  # measured as usual, drawn not at all: the layout stays the same
+            result = None if hide else original_text_draw(text, renderer, *args, **kwargs)
             run = job._mpl_pass
             if run is not None and renderer is run["renderer"] and not run["bad"]:
                 try:

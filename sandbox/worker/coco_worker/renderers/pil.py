@@ -10,7 +10,7 @@ import contextlib
 import functools
 import sys
 
-from coco_worker import facts
+from coco_worker import facts, hidden_text
 from coco_worker.capture import PROGRAM_NAME, Capture, Found, name_of
 from coco_worker.pixels import check_pixels, pil_to_png
 from coco_worker.protocol import MAX_TEXTS
@@ -18,6 +18,7 @@ from coco_worker.textboxes import _pixel_box
 
 NAME = "pil"
 FALLBACKS = ("matplotlib", "file", "svg")
+HIDES_TEXT = True  # with hide_text, ImageDraw.text and multiline_text measure their text but draw nothing
 
 PIL_TEXT = "_coco_text_boxes"  # attribute on a PIL image: its drawn strings ({text, box, ...}), None: unknown
 
@@ -100,6 +101,9 @@ class Hooks:
 
             @functools.wraps(original)
             def text(draw, *args, **kwargs):
+                if job._depth == 0 and hidden_text.hiding():
+                    _note_pil_text(draw, signature, measure, args, kwargs)
+                    return None
                 job._depth += 1
                 try:
                     result = original(draw, *args, **kwargs)

@@ -11,13 +11,14 @@ import io
 import os
 import struct
 
-from coco_worker import facts
+from coco_worker import facts, hidden_text
 from coco_worker.capture import Capture, Found, newest_file
 from coco_worker.pixels import Rejected, check_pixels
 from coco_worker.textboxes import mask_boxes, png_dimensions
 
 NAME = "svg"
 FALLBACKS = ("matplotlib", "pil", "file")
+HIDES_TEXT = True  # with hide_text, the second render (text elements drawing nothing) is the picture
 
 
 class Hooks:
@@ -66,32 +67,49 @@ SVG_BOX_PIXELS = 8_000_000  # SVG text boxes (two renders compared) only for pic
 def render_svg_with_text_boxes(text: str | bytes, max_pixels: int) -> tuple[bytes, list | None]:
     """Render SVG, and find its text by rendering it again without text (text, tspan and textPath draw
     nothing): the pixels that differ are the ones the text elements made, grouped into boxes (XY cut).
-    Boxes are None (unknown) when the picture is too large to compare or the second render fails."""
+    Boxes are None (unknown) when the picture is too large to compare or the second render fails. With
+    hide_text, the picture returned is the render without text."""
     png = render_svg(text, max_pixels)
     size = png_dimensions(png)
+    if hidden_text.hiding():
+        bare = render_svg_without_text(text, max_pixels)
+        return bare, _difference_boxes(png, bare) if size and size[0] * size[1] <= SVG_BOX_PIXELS else None
     if size is None or size[0] * size[1] > SVG_BOX_PIXELS:
         return png, None
     try:
-        import cairosvg.surface
+        return png, _difference_boxes(png, render_svg_without_text(text, max_pixels))
+    except Exception:
+        return png, None
+
+
+def render_svg_without_text(text: str | bytes, max_pixels: int) -> bytes:
+    """The same SVG rendered with its text, tspan and textPath elements drawing nothing."""
+    import cairosvg.surface
+
+    tags = cairosvg.surface.TAGS
+    saved = {name: tags[name] for name in ("text", "tspan", "textPath") if name in tags}
+    if "text" not in saved:
+        raise RuntimeError("this cairosvg draws text some other way: its text cannot be hidden")
+    tags.update(dict.fromkeys(saved, _draw_nothing))
+    try:
+        return render_svg(text, max_pixels)
+    finally:
+        tags.update(saved)
+
+
+def _difference_boxes(png: bytes, bare: bytes) -> list | None:
+    """Boxes around the pixels where two renders of the same size differ (None when they cannot be compared)."""
+    try:
         import numpy as np
         from PIL import Image
 
-        tags = cairosvg.surface.TAGS
-        saved = {name: tags[name] for name in ("text", "tspan", "textPath") if name in tags}
-        if "text" not in saved:
-            return png, None
-        tags.update(dict.fromkeys(saved, _draw_nothing))
-        try:
-            bare = render_svg(text, max_pixels)
-        finally:
-            tags.update(saved)
         with Image.open(io.BytesIO(png)) as a, Image.open(io.BytesIO(bare)) as b:
             if a.size != b.size:
-                return png, None
+                return None
             drawn = np.asarray(a.convert("RGBA")) != np.asarray(b.convert("RGBA"))
-        return png, mask_boxes(drawn.any(axis=2))
+        return mask_boxes(drawn.any(axis=2))
     except Exception:
-        return png, None
+        return None
 
 
 def _draw_nothing(surface, node, *args, **kwargs) -> None:
