@@ -28,6 +28,8 @@ class RunContext:
     With `refine_guard`, the refined image is kept only when text accuracy does not drop and the CLIP score
     drops by at most `refine_margin` (cosine; refiners/guardrail.py). `ocr_engine`: auto, rapidocr or
     tesseract; `clip_model`: open_clip ARCH:TAG, hf-hub:org/repo, a local dir, auto or none (scoring/).
+    `text_mode`: what becomes of the draft's text (layered: composited over the refined text-free draft;
+    protect: kept by inpainting and the guardrail; free: the refiner may redraw it; auto: by prompt kind).
     `repairs`: fix small, certain mistakes in the program before it runs (nodes/repair.py, repairs/).
     `review`: pause the run for a person (LangGraph ``interrupt()``, nodes/review.py) before the chosen draft
     is refined (``draft``), before the refined image counts (``refine``), or at both (``all``).
@@ -54,6 +56,7 @@ class RunContext:
     runs_dir: str = "runs"
     refine_strength: float | None = None
     refine_guard: bool = True
+    text_mode: Literal["auto", "layered", "protect", "free"] = "auto"  # refiners/policy.py TEXT_MODES
     repairs: bool = True
     refine_margin: float = 0.02
     ocr_engine: str = "auto"
@@ -95,6 +98,10 @@ class RunContext:
             )
         if not 0 <= self.refine_margin <= 1:
             raise ValueError(f"refine margin (CLIP cosine) must be between 0 and 1, got {self.refine_margin}")
+        if self.text_mode not in ("auto", "layered", "protect", "free"):
+            raise ValueError(
+                f"unknown text mode {self.text_mode!r}; choose one of auto, layered, protect, free"
+            )
         self.validate_search()
 
     def validate_search(self) -> None:

@@ -1,9 +1,11 @@
 """The CoCo agent as a LangGraph StateGraph. Export the uncompiled builder; callers add their checkpointer.
 
-prepare -> write_code -> repair -> execute -> check -> critique -> review_draft -> refine -> review_final -> finalize
-               ^           ^           |         |          |            |                        |
-               |           +-----------+         |          |            |                        |  (repair-and-rerun)
-               +---------------------------------+----------+------------+------------------------+  (retry; routing.py)
+prepare -> write_code -> repair -> execute -> check -> critique -> review_draft -> split_text -> refine -> review_final -> finalize
+               ^           ^           |         |          |            |                                      |
+               |           +-----------+         |          |            |                                      |  (repair-and-rerun)
+               +---------------------------------+----------+------------+--------------------------------------+  (retry; routing.py)
+
+split_text decides what becomes of the draft's text in refinement (layered / protect / free; nodes/split_text.py).
 
 review_draft and review_final pass straight through unless the run context asks a person (``review``): then
 they pause the run with ``interrupt()`` (nodes/review.py); the answer accepts, rejects with feedback for the
@@ -31,6 +33,7 @@ from coco_agent.nodes.refine import refine
 from coco_agent.nodes.repair import repair
 from coco_agent.nodes.review import review_draft, review_final
 from coco_agent.nodes.select import select
+from coco_agent.nodes.split_text import split_text
 from coco_agent.nodes.write_code import write_code
 from coco_agent.state import AgentInput, AgentState
 
@@ -63,8 +66,9 @@ def after_critique(state: dict[str, Any]) -> Literal["write_code", "review_draft
     return _gated(state["route"])
 
 
-def after_review_draft(state: dict[str, Any]) -> Literal["refine", "write_code", "repair", "finalize"]:
-    return state["route"]
+def after_review_draft(state: dict[str, Any]) -> Literal["split_text", "write_code", "repair", "finalize"]:
+    """An accepted draft goes to refinement by way of split_text (the text mode, layered text's layers)."""
+    return "split_text" if state["route"] == "refine" else state["route"]
 
 
 def after_review_final(state: dict[str, Any]) -> Literal["finalize", "write_code", "repair"]:
@@ -92,6 +96,7 @@ def build_graph(context_schema: type[RunContext] = RunContext) -> StateGraph:
     builder.add_node("select", select)
     builder.add_node("critique", critique)
     builder.add_node("review_draft", review_draft)
+    builder.add_node("split_text", split_text)
     builder.add_node("refine", refine)
     builder.add_node("review_final", review_final)
     builder.add_node("finalize", finalize)
@@ -105,6 +110,7 @@ def build_graph(context_schema: type[RunContext] = RunContext) -> StateGraph:
     builder.add_conditional_edges("check", after_check)
     builder.add_conditional_edges("critique", after_critique)
     builder.add_conditional_edges("review_draft", after_review_draft)
+    builder.add_edge("split_text", "refine")
     builder.add_edge("refine", "review_final")
     builder.add_conditional_edges("review_final", after_review_final)
     builder.add_edge("finalize", END)

@@ -33,7 +33,8 @@ RESULT_FILE = "result.json"  # the outcome (finalize writes it; a run without it
 SETTINGS_FILE = "run.json"  # the run's settings, what `coco resume` reads back
 TRACE_FILE = "trace.jsonl"  # one line per node run
 CHECKPOINT_FILE = "checkpoints.sqlite"  # LangGraph checkpoints
-REFINED_FILE = "refined.png"  # what the refiner made (kept or not)
+REFINED_FILE = "refined.png"  # what the refiner made (kept or not); layered text: the text composited over it
+REFINED_BARE_FILE = "refined_bare.png"  # layered text: what the refiner made of the draft without its text
 FINAL_FILE = "final.png"  # the final image
 CRASH_FILE = "crash.txt"  # the traceback of an unexpected internal error
 FINAL_SVG_FILE = "final.svg"  # the editable deliverable: final.png as background, the program's text live
@@ -65,6 +66,8 @@ CANDIDATES_IMAGE = (
 )
 CANDIDATE_PREFIX = "cand-"  # attempts/NN/cand-K/: candidate K of round NN (an attempt folder of its own)
 GEOMETRY_FILE = "geometry.json"  # the drawn strings the renderer measured and the geometry checks' problems
+BARE_DRAFT_FILE = "draft_bare.png"  # layered text: the same program drawn with its text hidden
+TEXT_LAYER_FILE = "text_layer.png"  # layered text: the draft's text alone (RGBA), composited after refinement
 
 # an edit folder, edits/NN/
 EDIT_FILE = "edit.json"  # what the edit did: from which round and checkpoint, the new branch, the settings
@@ -86,6 +89,7 @@ RUN_FILES = (
     TRACE_FILE,
     CHECKPOINT_FILE,
     REFINED_FILE,
+    REFINED_BARE_FILE,
     FINAL_FILE,
     FINAL_SVG_FILE,
     FINAL_HTML_FILE,
@@ -109,6 +113,8 @@ ATTEMPT_FILES = (
     CODE_CRITIQUE_FILE,
     RANKING_FILE,
     CANDIDATES_IMAGE,
+    BARE_DRAFT_FILE,
+    TEXT_LAYER_FILE,
 )
 EDIT_FILES = (EDIT_FILE, CHANGED_MASK_FILE)
 BATCH_FILES = (

@@ -64,6 +64,7 @@ class AgentState(TypedDict, total=False):
     best_round: int
     final_path: str
     refinement: dict[str, Any]
+    text_mode: dict[str, Any]  # what becomes of the draft's text in refinement (nodes/split_text.py)
     edits: list[dict[str, Any]]
     timings: Annotated[list[dict[str, Any]], operator.add]
     calls: Annotated[list[dict[str, Any]], operator.add]

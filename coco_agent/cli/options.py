@@ -114,6 +114,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         (("type", float),),
     ),
     RunOption(
+        "--text-mode",
+        "text_mode",
+        "the draft's text in refinement: layered (drawn again on top, never diffused), protect (kept by "
+        "inpainting and the guardrail), free (redrawn); auto: by prompt kind" + _default("text_mode"),
+        (("choices", ("auto", "layered", "protect", "free")),),
+    ),
+    RunOption(
         "--no-refine-guard",
         "refine_guard",
         "keep the refined image even if scores drop",

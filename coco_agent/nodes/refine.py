@@ -5,10 +5,14 @@ against the draft (refiners/guardrail.py) and the draft stays final when text ac
 each stated string the program drew is read again inside its own box, in the draft and the refined image
 (facts/regions.py): with the guardrail on, a region that reads worse keeps the draft too. refined.png stays in
 the run directory either way; result.json's `refinement` record says what and why.
+
+Layered text (split_text made the layers): the refiner gets the draft without its text, the text layer is
+composited over what it makes (refined_bare.png), and that composite is refined.png, judged like any other.
 """
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,8 +26,9 @@ from coco_agent.nodes.refine_changed import previous_final, refine_changed_regio
 from coco_agent.refiners.base import RefineRequest
 from coco_agent.refiners.batching import RefineJob, current_service
 from coco_agent.refiners.policy import choose_strength
+from coco_agent.refiners.text_layer import TextLayer
 from coco_agent.refiners.text_regions import padded_and_merged
-from coco_agent.rundir import FINAL_FILE, REFINED_FILE
+from coco_agent.rundir import FINAL_FILE, REFINED_BARE_FILE, REFINED_FILE
 from coco_agent.runs import read_json, write_bytes
 from coco_agent.sandbox.base import clean_text_boxes
 from coco_agent.sandbox.png import ImageRejected, decode_png, read_bounded, read_png
@@ -38,6 +43,8 @@ def refine(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
     best = next(a for a in state["attempts"] if a["round"] == state["best_round"])
     draft_path = run_dir / best["draft_path"]
     record: dict[str, Any] = {"refiner": ctx.refiner, "draft": best["draft_path"]}
+    if state.get("text_mode") and ctx.refiner not in ("", "none", None):
+        record["text_mode"] = state["text_mode"]
     if ctx.refiner in ("", "none", None):
         record |= {"kept": False, "why": "no refiner (--refiner none): the final image is the draft"}
     else:
@@ -68,6 +75,8 @@ def refine(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any
         "strength": strength.get("strength"),
         "strength_level": strength.get("level"),
         "strength_why": strength.get("why"),
+        "text_mode": (record.get("text_mode") or {}).get("mode"),
+        "text_layered": (record.get("text_layer") or {}).get("composited"),
     }
     regions = record.get("regions") or {}
     if regions.get("checked") is not None:
@@ -99,15 +108,24 @@ def refine_and_verify(
         strength = (
             choice.strength if choice.source == "user" else None
         )  # None: the family's value for the level
-        protect = sandbox_text_regions(run_dir, state["best_round"], state["attempts"], draft.size)
+        text_mode = state.get("text_mode") or {}
+        layer = text_layer(run_dir, text_mode, draft, limits)
+        if layer is not None or text_mode.get("mode") == "free":
+            protect = []  # nothing to keep: the text is not in the picture, or may be redrawn
+        else:
+            protect = sandbox_text_regions(run_dir, state["best_round"], state["attempts"], draft.size)
         request = RefineRequest(
-            draft=draft,
+            draft=layer.bare if layer is not None else draft,
             prompt=state["prompt"],
             strength=strength,
             level=choice.level,
             seed=ctx.seed,
             protect=protect,
-            protect_source="sandbox" if protect is not None else None,
+            protect_source="sandbox"
+            if protect
+            else f"none (text mode {text_mode.get('mode')})"
+            if protect == []
+            else None,
         )
         job = RefineJob(
             refiner=ctx.refiner,
@@ -117,11 +135,14 @@ def refine_and_verify(
             margin=ctx.refine_margin,
             ocr_engine=ctx.ocr_engine,
             clip_model=ctx.clip_model,
+            layer=layer,
         )
         # the process's refine service: at once (generate), a queue batching across runs (batch), a GPU actor
         outcome = current_service().refine(job)
         if outcome.image is not None:
             outcome.image.save(run_dir / REFINED_FILE)
+        if outcome.bare is not None:
+            outcome.bare.save(run_dir / REFINED_BARE_FILE)
     except Exception as exc:  # never lose the draft over a refiner problem
         error = f"{type(exc).__name__}: {str(exc)[:500]}"
         return record | {"kept": False, "error": error, "why": "refiner failed; the final image is the draft"}
@@ -160,6 +181,20 @@ def region_check(
     if regions["worse"] and record.get("kept") and ctx.refine_guard:
         update |= {"kept": False, "why": "kept the draft: " + "; ".join(regions["problems"][:3])}
     return update
+
+
+def text_layer(run_dir: Path, text_mode: dict[str, Any], draft: Image.Image, limits: Any) -> TextLayer | None:
+    """The layers split_text made for this draft (the bare draft, the text layer), or None for no layered text."""
+    if text_mode.get("mode") != "layered" or not text_mode.get("layer") or not text_mode.get("bare"):
+        return None
+    bare = read_png(run_dir / text_mode["bare"], limits.max_pixels, limits.max_png_bytes)
+    with Image.open(io.BytesIO(bare.png)) as opened:
+        bare_image = opened.convert("RGB")
+    with Image.open(run_dir / text_mode["layer"]) as opened:  # written by this process (split_text)
+        layer = opened.convert("RGBA")
+    if bare_image.size != draft.size or layer.size != draft.size:
+        raise ValueError("the text layers do not match the draft's size")
+    return TextLayer(layer=layer, draft=draft, bare=bare_image)
 
 
 def sandbox_text_regions(

@@ -96,10 +96,18 @@ def planned_refinement(state: dict[str, Any], ctx: RunContext) -> dict[str, Any]
     refiner = ctx.refiner or "none"
     if refiner.strip().lower() == "none":
         return {"refiner": "none", "what": "no refiner: the final image is the draft"}
+    from coco_agent.nodes.split_text import text_mode_for
     from coco_agent.refiners.policy import choose_strength
 
     choice = choose_strength(state.get("prompt", ""), ctx.refine_strength, list(state.get("texts") or []))
-    plan = {"refiner": refiner, "strength": choice.as_dict(), "seed": ctx.seed, "guard": ctx.refine_guard}
+    text_mode = text_mode_for(state, ctx)
+    plan = {
+        "refiner": refiner,
+        "strength": choice.as_dict(),
+        "text_mode": text_mode.as_dict(),
+        "seed": ctx.seed,
+        "guard": ctx.refine_guard,
+    }
     previous = (state.get("edits") or [{}])[-1].get("previous")
     if previous:
         plan["what"] = "only the regions that changed since the edited run's draft are refined again"

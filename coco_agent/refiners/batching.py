@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from coco_agent.refiners.base import RefineOutput, RefineRequest
+from coco_agent.refiners.text_layer import TextLayer, composite
 
 DEFAULT_MAX_BATCH = 4  # the batch that halves the per-image time of the SDXL families on an H200
 DEFAULT_MAX_WAIT_S = 0.05  # how long the first job of a batch waits for company
@@ -45,15 +46,20 @@ class RefineJob:
     margin: float = 0.02
     ocr_engine: str = "auto"
     clip_model: str = "auto"
+    layer: TextLayer | None = (
+        None  # layered text: the request's draft is the bare one; this goes on top after
+    )
 
 
 @dataclass
 class RefineOutcome:
-    """What became of a job: the refined picture (None when the refiner failed) and the record the refine
-    node keeps (refined settings, kept, why, checks, scores, protected text, or error)."""
+    """What became of a job: the refined picture (None when the refiner failed; with layered text, the text
+    layer composited over what the refiner made, which is ``bare``) and the record the refine node keeps
+    (refined settings, kept, why, checks, scores, protected text, or error)."""
 
     image: Image.Image | None
     record: dict[str, Any]
+    bare: Image.Image | None = None
 
 
 class RefineService(Protocol):
@@ -109,6 +115,11 @@ def _judged(job: RefineJob, output: RefineOutput | BaseException | None) -> Refi
             None, {"kept": False, "error": error, "why": "refiner failed; the final image is the draft"}
         )
     record: dict[str, Any] = {"settings": output.settings}
+    image, bare, draft = output.image, None, job.request.draft
+    if job.layer is not None:  # the text goes back on top at its own pixels; judged against the real draft
+        bare, draft = image, job.layer.draft
+        image = composite(bare, job.layer.layer)
+        record["text_layer"] = {"composited": True}
     if output.settings.get("protected_from") is not None:
         record["protected_text"] = {
             "source": output.settings.get("protected_from"),
@@ -116,14 +127,14 @@ def _judged(job: RefineJob, output: RefineOutput | BaseException | None) -> Refi
         }
     if not job.guard:
         return RefineOutcome(
-            output.image, record | {"kept": True, "why": "refined; not verified (guardrail turned off)"}
+            image, record | {"kept": True, "why": "refined; not verified (guardrail turned off)"}, bare
         )
     try:
         from coco_agent.refiners.guardrail import verify
 
         verdict, scores = verify(
-            job.request.draft,
-            output.image,
+            draft,
+            image,
             job.request.prompt,
             job.texts,
             margin=job.margin,
@@ -132,11 +143,12 @@ def _judged(job: RefineJob, output: RefineOutput | BaseException | None) -> Refi
         )
     except Exception as exc:  # the guardrail could not judge: keep the draft, whose text is exact
         why = f"kept the draft: the guardrail failed ({type(exc).__name__}: {str(exc)[:300]})"
-        return RefineOutcome(output.image, record | {"kept": False, "why": why})
+        return RefineOutcome(image, record | {"kept": False, "why": why}, bare)
     return RefineOutcome(
-        output.image,
+        image,
         record
         | {"kept": verdict.keep_refined, "why": verdict.why, "checks": verdict.checks, "scores": scores},
+        bare,
     )
 
 

@@ -1,4 +1,5 @@
-"""How hard to refine: decided from what the prompt asks for, overridable by the user.
+"""How hard to refine, and what becomes of the draft's text: decided from what the prompt asks for,
+overridable by the user.
 
 Drawing code gets exact marks, numbers and strings; diffusion gets texture and realism. So data graphics
 (charts, plots, tables) are not refined at all, layouts (diagrams, slides, posters, documents) lightly, scenes
@@ -13,6 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Level = Literal["none", "light", "medium", "strong"]
+TextMode = Literal["layered", "protect", "free"]
+TEXT_MODES = ("auto", "layered", "protect", "free")  # --text-mode
 STRENGTH: dict[Level, float] = {"none": 0.0, "light": 0.2, "medium": 0.35, "strong": 0.55}
 
 _DATA = re.compile(
@@ -91,3 +94,51 @@ def _level_of(strength: float) -> Level:
     if strength <= 0:
         return "none"
     return "light" if strength <= 0.25 else "medium" if strength <= 0.45 else "strong"
+
+
+@dataclass
+class TextModeChoice:
+    """What becomes of the draft's text in refinement, who chose it, and why.
+
+    layered: the refiner gets the draft without its text, and the text is composited back on top after
+    (refiners/text_layer.py); protect: the refiner gets the draft, inpainting keeps the text's pixels (and the
+    guardrail checks the text); free: the refiner may redraw everything, text included.
+    """
+
+    mode: TextMode
+    source: Literal["auto", "user"]
+    why: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+_AUTO_TEXT: dict[str, tuple[TextMode, str]] = {
+    "data graphic": (
+        "protect",
+        "a data graphic: its labels are data, refined (if at all) with the text kept",
+    ),
+    "layout": ("layered", "a layout: the text stays crisp on top, the refiner polishes what lies beneath"),
+    "scene with text": ("layered", "a scene that must show text: no glyph passes through diffusion"),
+    "scene": ("free", "a scene with no stated text: the refiner may redraw everything"),
+}
+
+
+def choose_text_mode(
+    prompt: str, override: str | None = None, texts: list[str] | None = None, layers: bool = True
+) -> TextModeChoice:
+    """The text mode for this prompt: the user's when given, else by prompt kind. ``layers``: whether the draft's
+    format can be drawn without its text; when it cannot, layered becomes protect (and says so)."""
+    if override and override != "auto":
+        if override not in TEXT_MODES:
+            raise ValueError(f"unknown text mode {override!r}; choose one of {', '.join(TEXT_MODES)}")
+        mode, source, why = override, "user", f"set by the user ({override})"
+    else:
+        kind = prompt_kind(prompt, texts)
+        mode, why = _AUTO_TEXT[kind]
+        source = "auto"
+    if mode == "layered" and not layers:
+        return TextModeChoice(
+            "protect", source, why + "; but this format cannot be drawn without its text, so protect"
+        )
+    return TextModeChoice(mode, source, why)  # type: ignore[arg-type]

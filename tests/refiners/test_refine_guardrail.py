@@ -84,7 +84,9 @@ def test_verify_catches_text_painted_over() -> None:
 
 
 def test_text_destroying_refiner_leaves_the_draft_final(tmp_path, tiny_img2img_dir, tiny_clip_dir) -> None:
-    """A tiny random img2img pipeline wipes the sign's text: the final image is the draft and result.json says why."""
+    """A tiny random img2img pipeline wipes the sign's text: the final image is the draft and result.json says why.
+    (With the text given to the refiner: --text-mode protect. Layered text, the default for this prompt, keeps
+    the text out of the refiner's reach: tests/agent/test_text_mode.py.)"""
     require(HAS_RAPIDOCR, NO_RAPIDOCR)
     ctx = RunContext(
         llm=ScriptedChatModel(replies=[SIGN]),
@@ -92,6 +94,7 @@ def test_text_destroying_refiner_leaves_the_draft_final(tmp_path, tiny_img2img_d
         sandbox="process",
         refiner=str(tiny_img2img_dir),
         clip_model=str(tiny_clip_dir),
+        text_mode="protect",
     )
     run_dir = tmp_path / "run"
     result = start_run(SIGN_PROMPT, ctx, run_dir)

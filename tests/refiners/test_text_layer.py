@@ -1,0 +1,84 @@
+"""The text layer solved from a draft and its render without text (coco_agent/refiners/text_layer.py): over the
+bare draft it gives the draft back, over another background it keeps every glyph where it was, and it is refused
+when the two renders disagree outside the text, agree everywhere, or differ in size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+from support.text_renders import font
+
+from coco_agent.refiners.text_layer import LayerRefused, composite, split_text
+
+
+def _scene(text: bool, shadow: bool = True) -> Image.Image:
+    """A gradient with a shape; with ``text``, a bright antialiased title with a dark soft shadow."""
+    ramp = np.linspace(40, 200, 480, dtype=np.uint8)
+    pixels = np.dstack(
+        [np.tile(ramp, (240, 1)), np.full((240, 480), 90, np.uint8), np.tile(ramp[::-1], (240, 1))]
+    )
+    image = Image.fromarray(pixels, "RGB")
+    ImageDraw.Draw(image).ellipse((360, 20, 450, 110), fill=(250, 170, 30))
+    if text:
+        if shadow:
+            glow = Image.new("L", image.size, 0)
+            ImageDraw.Draw(glow).text((43, 83), "OPEN LATE", fill=200, font=font(48))
+            image.paste((0, 0, 0), mask=glow.filter(ImageFilter.GaussianBlur(2)))
+        ImageDraw.Draw(image).text((40, 80), "OPEN LATE", fill=(255, 250, 220), font=font(48))
+        ImageDraw.Draw(image).text((40, 170), "since 1999", fill=(20, 30, 140), font=font(24))
+    return image
+
+
+BOXES = [(40, 80, 330, 140), (40, 170, 200, 200)]
+
+
+def _array(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=int)
+
+
+def test_the_layer_over_the_bare_draft_is_the_draft():
+    draft, bare = _scene(True), _scene(False)
+    layer = split_text(draft, bare, BOXES)
+    back = composite(bare, layer.layer)
+    assert np.abs(_array(back) - _array(draft)).max() <= 4  # 8-bit rounding of colour and alpha
+    assert layer.pixels > 2000 and layer.outside < 100  # the soft shadow reaches a little past the boxes
+    alpha = np.asarray(layer.layer)[..., 3]
+    assert alpha[:60].max() == 0 and alpha[:, 340:].max() == 0  # nothing where there is no text
+
+
+def test_over_a_new_background_the_glyphs_stay_where_they_were():
+    draft, bare = _scene(True), _scene(False)
+    layer = split_text(draft, bare, BOXES)
+    green = composite(Image.new("RGB", draft.size, (0, 160, 80)), layer.layer)
+    core = np.asarray(layer.layer)[..., 3] == 255  # fully covered glyph pixels
+    assert core.sum() > 500
+    assert np.abs(_array(green)[core] - _array(draft)[core]).max() <= 1
+    untouched = np.asarray(layer.layer)[..., 3] == 0
+    assert (_array(green)[untouched] == (0, 160, 80)).all()
+
+
+def test_a_render_that_differs_outside_the_text_is_refused():
+    draft, bare = _scene(True), _scene(False)
+    ImageDraw.Draw(bare).rectangle((360, 150, 470, 230), fill=(0, 0, 0))  # drew something else this time
+    with pytest.raises(LayerRefused, match="outside its text boxes"):
+        split_text(draft, bare, BOXES)
+
+
+def test_hiding_that_changed_nothing_is_refused():
+    with pytest.raises(LayerRefused, match="changed nothing"):
+        split_text(_scene(True), _scene(True), BOXES)
+
+
+def test_a_size_mismatch_and_unknown_boxes_are_refused():
+    with pytest.raises(LayerRefused, match="480x240"):
+        split_text(_scene(True), _scene(False).resize((400, 200)), BOXES)
+    with pytest.raises(LayerRefused, match="did not report"):
+        split_text(_scene(True), _scene(False), [])
+
+
+def test_a_refined_picture_of_another_size_is_brought_to_the_layer_size():
+    draft, bare = _scene(True, shadow=False), _scene(False)
+    layer = split_text(draft, bare, BOXES)
+    out = composite(bare.resize((960, 480)), layer.layer)
+    assert out.size == draft.size
