@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from coco_agent.rundir import FINAL_HTML_FILE, FINAL_SVG_FILE
+from coco_agent.rundir import FINAL_HTML_FILE, FINAL_SVG_FILE, REFINED_BARE_FILE
 
 
 def write_deliverables(state: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +46,7 @@ def write_deliverables(state: dict[str, Any]) -> dict[str, Any]:
             size=tuple(size) if isinstance(size, list) and len(size) == 2 else None,
             svg_source=source,
             title=state.get("prompt", ""),
+            bare=bare_background(state, run_dir),
         )
     except Exception as exc:  # a deliverable never costs the run its result
         target.unlink(missing_ok=True)
@@ -54,11 +55,29 @@ def write_deliverables(state: dict[str, Any]) -> dict[str, Any]:
         target.unlink(missing_ok=True)
     out = {"svg": {k: v for k, v in record.items() if k != "texts"} | {"round": best.get("round")}}
     if state.get("format") == "html":
-        out["html"] = _editable_page(page, run_dir / final, best, saved, state.get("prompt", ""))
+        out["html"] = _editable_page(
+            page, run_dir / final, best, saved, state.get("prompt", ""), bare_background(state, run_dir)
+        )
     return out
 
 
-def _editable_page(page: Path, final: Path, best: dict[str, Any], saved: dict, title: str) -> dict[str, Any]:
+def bare_background(state: dict[str, Any], run_dir: Path) -> Path | None:
+    """With layered text, the final picture without its text: the refiner's picture when the composite is final,
+    the bare draft when the draft is; None otherwise (the deliverable erases the text from final.png)."""
+    refinement = state.get("refinement") or {}
+    mode = refinement.get("text_mode") or {}
+    if mode.get("mode") != "layered" or not mode.get("bare") or mode.get("round") != state.get("best_round"):
+        return None
+    if refinement.get("kept"):
+        composited = (refinement.get("text_layer") or {}).get("composited")
+        return run_dir / REFINED_BARE_FILE if composited and (run_dir / REFINED_BARE_FILE).is_file() else None
+    bare = run_dir / mode["bare"]
+    return bare if bare.is_file() else None
+
+
+def _editable_page(
+    page: Path, final: Path, best: dict[str, Any], saved: dict, title: str, bare: Path | None
+) -> dict[str, Any]:
     """final.html for an HTML draft (editable_html.write_editable_html); never fails the run."""
     try:
         from coco_agent.deliverables.editable_html import write_editable_html
@@ -70,6 +89,7 @@ def _editable_page(page: Path, final: Path, best: dict[str, Any], saved: dict, t
             texts=saved.get("texts"),
             size=tuple(size) if isinstance(size, list) and len(size) == 2 else None,
             title=title,
+            bare=bare,
         )
     except Exception as exc:
         record = {"path": None, "why": f"{type(exc).__name__}: {str(exc)[:300]}"}

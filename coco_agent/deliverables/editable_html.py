@@ -23,10 +23,17 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def write_editable_html(
-    path: Path, final_png: Path, *, texts: list[dict] | None, size: tuple[int, int] | None, title: str = ""
+    path: Path,
+    final_png: Path,
+    *,
+    texts: list[dict] | None,
+    size: tuple[int, int] | None,
+    title: str = "",
+    bare: Path | None = None,
 ) -> dict[str, Any]:
     """Write ``path`` (final.html) from final.png and the strings the sandbox measured in the draft (boxes in
-    pixels of a draft of ``size``). Returns ``{"path", "strings", "source"}``, or ``{"path": None, "why"}``."""
+    pixels of a draft of ``size``); ``bare``: the final picture without its text (layered text), used as the
+    background as it is. Returns ``{"path", "strings", "source"}``, or ``{"path": None, "why"}``."""
     from coco_agent.runs import write_bytes
     from coco_agent.sandbox.base import SandboxLimits
     from coco_agent.sandbox.png import decode_png, read_bounded
@@ -34,7 +41,8 @@ def write_editable_html(
     if texts is None:
         return {"path": None, "why": "the sandbox did not report the page's strings"}
     limits = SandboxLimits()
-    image = decode_png(read_bounded(final_png, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes)
+    picture = bare or final_png
+    image = decode_png(read_bounded(picture, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes)
     image = image.convert("RGB")
     width, height = image.size
     scale = (width / size[0], height / size[1]) if size and size[0] and size[1] else (1.0, 1.0)
@@ -45,7 +53,7 @@ def write_editable_html(
         erase.append(box)
     if not strings:
         return {"path": None, "why": "the page's strings are all blank"}
-    url = data_url(erased(image, erase))
+    url = data_url(image if bare else erased(image, erase))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">

@@ -54,19 +54,21 @@ STYLE_OK = re.compile(r"^[\w\s#%.,:;()\-'\"]*$")  # a style attribute without ur
 
 def write_editable_svg(
     path: Path, final_png: Path, *, texts: list[dict] | None, boxes: list[list[int]] | None,
-    size: tuple[int, int] | None, svg_source: str | None = None, title: str = "",
+    size: tuple[int, int] | None, svg_source: str | None = None, title: str = "", bare: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Write ``path`` (final.svg) from final.png and the draft's text; the record of what was done.
 
     ``texts``/``boxes``/``size``: what the sandbox reported for the draft (boxes in pixels of a draft of
-    ``size``); ``svg_source``: the program, for an SVG draft. Returns ``{"path", "strings", "source"}``, or
-    ``{"path": None, "why": ...}`` when there is no text to set live.
+    ``size``); ``svg_source``: the program, for an SVG draft; ``bare``: the final picture without its text
+    (layered text), the background as it is, nothing erased. Returns ``{"path", "strings", "source",
+    "background"}``, or ``{"path": None, "why": ...}`` when there is no text to set live.
     """
     from coco_agent.sandbox.base import SandboxLimits
     from coco_agent.sandbox.png import decode_png, read_bounded
 
     limits = SandboxLimits()
-    image = decode_png(read_bounded(final_png, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes)
+    picture = bare or final_png
+    image = decode_png(read_bounded(picture, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes)
     image = image.convert("RGB")
     width, height = image.size
     scale = (width / size[0], height / size[1]) if size and size[0] and size[1] else (1.0, 1.0)
@@ -86,7 +88,7 @@ def write_editable_svg(
         source = "sandbox"
     if not strings:
         return {"path": None, "why": why or "the draft shows no text the sandbox could name"}
-    background = erased(image, erase)
+    background = image if bare else erased(image, erase)
     url = data_url(background)
     ET.SubElement(
         root,
@@ -101,7 +103,14 @@ def write_editable_svg(
     from coco_agent.runs import write_bytes
 
     write_bytes(path, ('<?xml version="1.0" encoding="UTF-8"?>\n' + data + "\n").encode("utf-8"))
-    return {"path": path.name, "strings": len(strings), "texts": strings, "source": source}
+    kind = "without text (layered)" if bare else "the final picture, its text erased"
+    return {
+        "path": path.name,
+        "strings": len(strings),
+        "texts": strings,
+        "source": source,
+        "background": kind,
+    }
 
 
 # ------------------------------------------------------------------------------- strings the sandbox reported

@@ -8,6 +8,8 @@ cache that blurs and tints everything it is given, text included, and remembers 
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 
 import numpy as np
@@ -100,6 +102,12 @@ def test_layered_text_survives_a_refiner_that_smears_everything(tmp_path, monkey
     clear = layer[..., 3] == 0
     assert np.abs(final[clear] - refined_bare[clear]).max() <= 1
     assert record["scores"]["refined"]["text"]["score"] == 1.0
+    # the editable deliverable sets the words live over the refiner's own picture: nothing to erase, no ghost
+    svg = result["deliverables"]["svg"]
+    assert svg["background"] == "without text (layered)" and svg["strings"] == 2
+    embedded = (run / "final.svg").read_text().split('href="data:image/png;base64,')[1].split('"')[0]
+    with Image.open(io.BytesIO(base64.b64decode(embedded))) as background:
+        assert (np.asarray(background.convert("RGB"), dtype=int) == refined_bare).all()
     trace = [json.loads(line) for line in (run / "trace.jsonl").read_text().splitlines()]
     nodes = [t.get("node") for t in trace]
     assert nodes.index("split_text") + 1 == nodes.index("refine")
@@ -119,6 +127,7 @@ def test_protect_gives_the_refiner_the_text_and_the_guardrail_keeps_the_draft(tm
     assert request.protect  # the sandbox's text boxes, for inpainting families
     assert record["kept"] is False and "text" in record["why"]
     assert not (tmp_path / "run/refined_bare.png").exists()
+    assert result["deliverables"]["svg"]["background"] == "the final picture, its text erased"
 
 
 def test_free_keeps_nothing_back(tmp_path, monkeypatch):

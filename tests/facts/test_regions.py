@@ -92,6 +92,7 @@ def _run(tmp_path, monkeypatch, smudge: bool) -> tuple[dict, dict]:
         refiner="test-box-refiner",
         clip_model="none",
         ocr_engine="rapidocr",
+        text_mode="protect",  # the refiner sees the text (layered text never lets it near: test_text_mode.py)
     )
     try:
         result = start_run(PROMPT, ctx, tmp_path / "run")

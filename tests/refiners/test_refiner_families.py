@@ -152,6 +152,7 @@ def test_text_keeping_inpainting_passes_the_guardrail(tmp_path, tiny_img2img_dir
         sandbox="process",
         refiner=f"inpaint:{tiny_img2img_dir}",
         clip_model="none",
+        text_mode="protect",  # the text in the picture, kept by the mask (layered: tests/agent/test_text_mode.py)
     )
     run_dir = tmp_path / "run"
     record = start_run(SIGN_PROMPT, ctx, run_dir)["refinement"]
@@ -177,6 +178,7 @@ def test_inpainting_keeps_the_text_the_sandbox_reported(tmp_path, tiny_img2img_d
         clip_model="none",
         refine_strength=0.9,
         refine_guard=False,
+        text_mode="protect",
     )
     run_dir = tmp_path / "run"
     result = start_run(SIGN_PROMPT, ctx, run_dir)
