@@ -30,5 +30,6 @@ FORMAT = DraftFormat(
     unfenced=unfenced_between(_START, "</html>", "HTML document (<html> ... </html>)"),
     service="html",
     pids=256,
+    cpus=2.0,  # Chromium's browser, renderer and compositor work in parallel: at 1 CPU a page takes 1.7x as long
     text_layers=True,
 )

@@ -22,6 +22,7 @@ class DraftFormat:
     unfenced     (answer) -> (program, why): a program in an answer without fences ("" and why when none)
     service      the warm renderer its worker runs ("" for none): such workers serve this format only
     pids         the fewest processes/threads its worker needs (headless Chromium's threads count), 0: any
+    cpus         the fewest CPUs its worker's container gets (a multi-process renderer), 0: the run's own
     text_layers  whether its renderer can draw a picture without its text, layout unchanged (layered text)
     """
 
@@ -37,6 +38,7 @@ class DraftFormat:
     unfenced: Callable[[str], tuple[str, str]]
     service: str = ""
     pids: int = 0
+    cpus: float = 0.0
     text_layers: bool = False
 
     @property

@@ -179,6 +179,18 @@ def test_program_error_returns_traceback(docker_sandbox):
 # ---------------------------------------------------------------- isolation
 
 
+def test_a_browser_container_gets_the_cpus_its_format_needs(docker_sandbox):
+    """Chromium's processes work in parallel: an HTML worker's container gets 2 CPUs (at most the host's), the
+    others the run's own; a run that asks for more keeps it."""
+    import os
+
+    key = docker_sandbox.launcher.key
+    assert key(SandboxLimits(), "html")[2] == min(2.0, float(os.cpu_count() or 1))
+    assert key(SandboxLimits(), "matplotlib")[2] == 1.0
+    assert key(SandboxLimits(cpus=0.5), "svg")[2] == 0.5
+    assert key(SandboxLimits(cpus=3.0), "html")[2] == 3.0
+
+
 def test_container_is_hardened(docker_sandbox, docker_client):
     """Inspect a job container as created: the settings DESIGN.md promises."""
     limits = SandboxLimits(memory_mb=300, pids=40, cpus=0.5)

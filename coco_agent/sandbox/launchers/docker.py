@@ -187,7 +187,8 @@ class DockerLauncher:
         browser serves that format only, with the processes the browser needs)."""
         record = formats.get(fmt) if fmt in formats.FORMATS else None
         service, pids = (record.service, max(limits.pids, record.pids)) if record else ("", limits.pids)
-        return (limits.memory_mb, pids, limits.cpus, service)
+        cpus = max(limits.cpus, min(record.cpus, float(os.cpu_count() or 1))) if record else limits.cpus
+        return (limits.memory_mb, pids, cpus, service)
 
     def start(self, key: Hashable, max_jobs: int) -> Container:
         """Create, attach and start a worker container; wait for its ready frame."""
