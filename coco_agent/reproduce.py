@@ -5,6 +5,7 @@ recorded answers (coco_agent/replays.py)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import platform
@@ -33,7 +34,17 @@ def template_hashes() -> dict[str, str]:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _library_versions() -> tuple[tuple[str, str | None], ...]:
+    return tuple(_find_versions().items())
+
+
 def library_versions() -> dict[str, str | None]:
+    """Python's and the libraries' versions (read once per process: they cannot change under it)."""
+    return dict(_library_versions())
+
+
+def _find_versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"python": platform.python_version()}
     for name in LIBRARIES:
         try:
@@ -43,17 +54,28 @@ def library_versions() -> dict[str, str | None]:
     return found
 
 
+_BUNDLES: dict[str, str] = {}  # image tag -> the worker bundle's digest
+_IMAGE_IDS: dict[str, str] = {}  # image tag (a hash of its recipe) -> the engine's image id, once found
+
+
 def sandbox_record(kinds: list[str]) -> dict[str, Any]:
     """The sandbox recipe (image tag: a hash of sandbox/ and the worker bundle) and, for Docker, the image id."""
     from coco_agent.sandbox.bundle import bundle_digest
     from coco_agent.sandbox.image import image_tag
 
-    record: dict[str, Any] = {"kinds": kinds, "image_tag": image_tag(), "worker_bundle": bundle_digest()}
+    tag = image_tag()  # hashed again only when a file of sandbox/ changed
+    if tag not in _BUNDLES:  # the bundle is part of what the tag hashes: same tag, same bundle
+        _BUNDLES.clear()
+        _BUNDLES[tag] = bundle_digest()
+    record: dict[str, Any] = {"kinds": kinds, "image_tag": tag, "worker_bundle": _BUNDLES[tag]}
     if "docker" in kinds:
         try:
             from coco_agent.sandbox.image import docker_client
 
-            record["image_id"] = docker_client(timeout=5).images.get(record["image_tag"]).id
+            tag = record["image_tag"]
+            if tag not in _IMAGE_IDS:  # one engine call per process and tag, not one per run
+                _IMAGE_IDS[tag] = docker_client(timeout=5).images.get(tag).id
+            record["image_id"] = _IMAGE_IDS[tag]
         except Exception as exc:  # the record says why it is missing rather than failing the run
             record["image_id"] = None
             record["image_id_error"] = f"{type(exc).__name__}: {str(exc)[:200]}"

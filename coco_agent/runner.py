@@ -275,7 +275,7 @@ def _drive(
     try:
         ctx.validate()
         with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_FILE)) as saver:
-            graph = build_graph().compile(checkpointer=saver)
+            graph = _compiled_graph().copy({"checkpointer": saver})
             snapshot = graph.get_state(config)
             if start is _FROM_CHECKPOINT:
                 if _finished(run_dir, resume, snapshot):
