@@ -169,6 +169,36 @@ def _text(text: str, box, container=None, font_px=16.0) -> dict:
     return {"text": text, "box": list(box), "container": container, "font_px": font_px}
 
 
+SVG_POSTER = """<svg xmlns="http://www.w3.org/2000/svg" width="400" height="200" viewBox="0 0 800 400">
+<rect width="800" height="400" fill="#123"/>
+<text x="400" y="120" font-size="60" fill="white" text-anchor="middle">Grand <tspan fill="yellow">Opening</tspan></text>
+<text x="60" y="250" font-size="40" fill="white">Free Entry</text>
+<text x="90" y="262" font-size="40" fill="white">Live Music</text>
+<text x="700" y="340" font-size="40" fill="white">Sold out</text>
+<text x="20" y="390" font-size="9" fill="#ccc">terms apply</text>
+<text x="20" y="40" font-size="40" fill="#fff" display="none">hidden words</text>
+</svg>"""
+
+
+def test_svg_strings_are_measured_in_device_pixels_with_their_problems(docker_sandbox):
+    """The SVG renderer measures each text run's glyph outlines while drawing (viewBox scale 0.5 here):
+    unclipped boxes, font size in pixels; a <text> and its <tspan> share one container, so they are one flow."""
+    result = _render(docker_sandbox, SVG_POSTER, "svg")
+    texts = {t["text"]: t for t in result.texts}
+    assert set(texts) == {"Grand ", "Opening", "Free Entry", "Live Music", "Sold out", "terms apply"}
+    assert texts["Opening"]["container"] == texts["Grand "]["container"] and texts["Sold out"]["container"] is None
+    assert texts["Free Entry"]["font_px"] == 20.0 and texts["terms apply"]["font_px"] == 4.5
+    assert texts["Sold out"]["box"][2] > result.width  # runs off the canvas: not clipped
+    report = _check(result, ["Grand Opening", "Sold out", "Gala Dinner"])
+    kinds = {(p.kind, p.text) for p in report.problems}
+    assert kinds == {
+        ("missing", "Gala Dinner"),
+        ("overflow", "Sold out"),
+        ("overlap", "Free Entry"),
+        ("too_small", "terms apply"),
+    }, report.messages()
+
+
 def test_lines_of_one_block_never_count_as_overlap_but_blocks_do():
     para = [0, 0, 200, 60]
     lines = [_text("one long paragraph that", (0, 0, 200, 40), para), _text("wraps", (0, 20, 60, 60), para)]

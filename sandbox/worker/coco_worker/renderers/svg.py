@@ -2,7 +2,10 @@
 
 XML entities are off, nothing is fetched but data: URLs (a raster's size checked from its header first), and
 every surface cairosvg allocates (canvas, pattern tiles, masks) is checked against the pixel cap. Text boxes
-come from a second render with text elements drawing nothing: the pixels that differ are the text's.
+come from a second render with text elements drawing nothing: the pixels that differ are the text's. The drawn
+strings ("texts": what the geometry checks read) are measured during the render itself: after each text,
+tspan or textPath element has laid out its glyphs, the extents of their outlines in device pixels, the font
+size in pixels and the angle, unclipped (so a string running off the canvas is seen).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import struct
 from coco_worker import facts, hidden_text
 from coco_worker.capture import Capture, Found, newest_file
 from coco_worker.pixels import Rejected, check_pixels
-from coco_worker.textboxes import mask_boxes, png_dimensions
+from coco_worker.protocol import MAX_TEXT_CHARS, MAX_TEXTS
+from coco_worker.textboxes import _pixel_box, mask_boxes, png_dimensions
 
 NAME = "svg"
 FALLBACKS = ("matplotlib", "pil", "file")
@@ -34,16 +38,16 @@ class Hooks:
         """An SVG the program left in a variable named svg, else the newest .svg file it wrote."""
         text = namespace.get("svg")
         if isinstance(text, str | bytes) and looks_like_svg(text):
-            png, boxes = render_svg_with_text_boxes(text, self.capture.max_pixels)
+            png, boxes, more = render_svg_with_text_boxes(text, self.capture.max_pixels)
             facts.note_svg(text, png)
-            return png, "variable:svg", boxes
+            return png, "variable:svg", boxes, more
         path = newest_file(job_dir, (".svg",))
         if path:
             with open(path, "rb") as f:
                 data = f.read()
-            png, boxes = render_svg_with_text_boxes(data, self.capture.max_pixels)
+            png, boxes, more = render_svg_with_text_boxes(data, self.capture.max_pixels)
             facts.note_svg(data, png)
-            return png, f"file:{os.path.basename(path)}", boxes
+            return png, f"file:{os.path.basename(path)}", boxes, more
         return None
 
 
@@ -51,9 +55,9 @@ def document(source: str, limits: dict) -> Found | None:
     """The job's text rendered as an SVG document, or None when it is not one (then it runs as Python)."""
     if not looks_like_svg(source):
         return None
-    png, boxes = render_svg_with_text_boxes(source.encode("utf-8"), limits["max_pixels"])
+    png, boxes, more = render_svg_with_text_boxes(source.encode("utf-8"), limits["max_pixels"])
     facts.note_svg(source, png)
-    return png, "svg text", boxes
+    return png, "svg text", boxes, more
 
 
 def preload(full_warm_up: bool = True) -> None:
@@ -64,22 +68,121 @@ def preload(full_warm_up: bool = True) -> None:
 SVG_BOX_PIXELS = 8_000_000  # SVG text boxes (two renders compared) only for pictures up to this size
 
 
-def render_svg_with_text_boxes(text: str | bytes, max_pixels: int) -> tuple[bytes, list | None]:
+def render_svg_with_text_boxes(text: str | bytes, max_pixels: int) -> tuple[bytes, list | None, dict]:
     """Render SVG, and find its text by rendering it again without text (text, tspan and textPath draw
     nothing): the pixels that differ are the ones the text elements made, grouped into boxes (XY cut).
     Boxes are None (unknown) when the picture is too large to compare or the second render fails. With
-    hide_text, the picture returned is the render without text."""
-    png = render_svg(text, max_pixels)
+    hide_text, the picture returned is the render without text. The third item: {"texts": the drawn strings
+    measured during the render (None when unknown)}."""
+    measured: list = []
+    with _measuring_text(measured):
+        png = render_svg(text, max_pixels)
+    more = {"texts": _grouped(measured) if None not in measured and len(measured) <= MAX_TEXTS else None}
     size = png_dimensions(png)
     if hidden_text.hiding():
         bare = render_svg_without_text(text, max_pixels)
-        return bare, _difference_boxes(png, bare) if size and size[0] * size[1] <= SVG_BOX_PIXELS else None
+        boxes = _difference_boxes(png, bare) if size and size[0] * size[1] <= SVG_BOX_PIXELS else None
+        return bare, boxes, more
     if size is None or size[0] * size[1] > SVG_BOX_PIXELS:
-        return png, None
+        return png, None, more
     try:
-        return png, _difference_boxes(png, render_svg_without_text(text, max_pixels))
+        return png, _difference_boxes(png, render_svg_without_text(text, max_pixels)), more
     except Exception:
-        return png, None
+        return png, None, more
+
+
+TEXT_TAGS = ("text", "tspan", "textPath")
+
+
+class _measuring_text:
+    """While rendering: after each text element lays out its glyphs (cairosvg fills them right after), note
+    its string and the device-pixel extents of the glyph outlines. A measurement that fails adds None (the
+    texts are then unknown, never a wrong list)."""
+
+    def __init__(self, found: list) -> None:
+        self.found, self.saved = found, {}
+
+    def __enter__(self) -> None:
+        import cairosvg.surface
+
+        tags = cairosvg.surface.TAGS
+        self.saved = {name: tags[name] for name in TEXT_TAGS if name in tags}
+        found, roots = self.found, [0]
+        for name, original in self.saved.items():
+
+            def measured(surface, node, *args, _original=original, _root=name == "text", **kwargs):
+                roots[0] += _root  # tspans and textPaths belong to the last <text> begun
+                result = _original(surface, node, *args, **kwargs)
+                if len(found) <= MAX_TEXTS:
+                    try:
+                        record = _drawn_text(surface, node)
+                    except Exception:
+                        record = None
+                        found.append(None)
+                    if record:
+                        found.append(record | {"_root": roots[0]})
+                return result
+
+            tags[name] = measured
+
+    def __exit__(self, *exc) -> None:
+        import cairosvg.surface
+
+        cairosvg.surface.TAGS.update(self.saved)
+
+
+def _grouped(found: list[dict]) -> list[dict]:
+    """The runs of one <text> element (its own text and its tspans) share a container: the box around them
+    all, so the geometry checks read them as one flow (neither overlapping each other nor overflowing)."""
+    boxes: dict[int, list[int]] = {}
+    counts: dict[int, int] = {}
+    for record in found:
+        root, box = record["_root"], record["box"]
+        counts[root] = counts.get(root, 0) + 1
+        old = boxes.get(root)
+        boxes[root] = box if old is None else [min(old[0], box[0]), min(old[1], box[1]), max(old[2], box[2]),
+                                               max(old[3], box[3])]  # fmt: skip
+    out = []
+    for record in found:
+        root = record.pop("_root")
+        if counts[root] > 1:
+            record["container"] = list(boxes[root])
+        out.append(record)
+    return out
+
+
+def _drawn_text(surface, node) -> dict | False:
+    """The string one text element just laid out, with its box, font size and angle; False when it draws
+    nothing visible."""
+    import math
+
+    string = node.text if isinstance(getattr(node, "text", None), str) else ""
+    if not string.strip():
+        return False
+    if node.get("display") == "none" or node.get("visibility") in ("hidden", "collapse"):
+        return False
+    if node.get("fill") == "none" and node.get("stroke") in (None, "none"):
+        return False
+    context = surface.context
+    x0, y0, x1, y1 = context.path_extents()
+    if x1 <= x0 or y1 <= y0:
+        return False
+    corners = [context.user_to_device(x, y) for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    xx, yx, xy, yy, _, _ = context.get_matrix()
+    scale = math.sqrt(abs(xx * yy - xy * yx))
+    font = float(getattr(surface, "font_size", 0) or 0) * scale
+    angle = -math.degrees(
+        math.atan2(yx, xx)
+    )  # cairo turns clockwise on screen; "rotation" is counter-clockwise
+    return {
+        "text": string[:MAX_TEXT_CHARS],
+        "box": _pixel_box(min(xs), min(ys), max(xs), max(ys)),
+        "container": None,
+        "font_px": round(font, 2) if 0 < font < 10_000 else None,
+        "rotation": round(angle, 2) if abs(angle) >= 0.5 else 0.0,
+        "color": None,
+    }
 
 
 def render_svg_without_text(text: str | bytes, max_pixels: int) -> bytes:
