@@ -31,6 +31,7 @@ from coco_agent.rundir import (
     FINAL_FILE,
     FINAL_HTML_FILE,
     FINAL_SVG_FILE,
+    REFINED_BARE_FILE,
     REFINED_FILE,
     REPLACED_DIR,
     RESULT_FILE,
@@ -44,7 +45,15 @@ from coco_agent.runs import now, read_json, rel, write_json
 from coco_agent.trace import append_trace
 
 DECIDED = frozenset({"write_code", "review_draft", "refine", "finalize"})  # what may follow a decided round
-OUTCOME_FILES = (RESULT_FILE, FINAL_FILE, REFINED_FILE, FINAL_SVG_FILE, FINAL_HTML_FILE, REVIEW_FILE)
+OUTCOME_FILES = (
+    RESULT_FILE,
+    FINAL_FILE,
+    REFINED_FILE,
+    REFINED_BARE_FILE,
+    FINAL_SVG_FILE,
+    FINAL_HTML_FILE,
+    REVIEW_FILE,
+)
 
 
 @dataclasses.dataclass

@@ -109,7 +109,9 @@ def refine_and_verify(
             choice.strength if choice.source == "user" else None
         )  # None: the family's value for the level
         text_mode = state.get("text_mode") or {}
-        layer = text_layer(run_dir, text_mode, draft, limits)
+        layer = text_layer(run_dir, text_mode, draft, limits, state["best_round"])
+        if text_mode.get("mode") == "layered" and layer is None:
+            record["text_layer"] = {"composited": False, "why": "the layers do not fit this draft: protected"}
         if layer is not None or text_mode.get("mode") == "free":
             protect = []  # nothing to keep: the text is not in the picture, or may be redrawn
         else:
@@ -183,17 +185,25 @@ def region_check(
     return update
 
 
-def text_layer(run_dir: Path, text_mode: dict[str, Any], draft: Image.Image, limits: Any) -> TextLayer | None:
-    """The layers split_text made for this draft (the bare draft, the text layer), or None for no layered text."""
+def text_layer(
+    run_dir: Path, text_mode: dict[str, Any], draft: Image.Image, limits: Any, best_round: int
+) -> TextLayer | None:
+    """The layers split_text made for this draft (the bare draft, the text layer); None for no layered text, or
+    when they do not fit it (another round, another size, unreadable): then the text is protected as usual."""
     if text_mode.get("mode") != "layered" or not text_mode.get("layer") or not text_mode.get("bare"):
         return None
-    bare = read_png(run_dir / text_mode["bare"], limits.max_pixels, limits.max_png_bytes)
-    with Image.open(io.BytesIO(bare.png)) as opened:
-        bare_image = opened.convert("RGB")
-    with Image.open(run_dir / text_mode["layer"]) as opened:  # written by this process (split_text)
-        layer = opened.convert("RGBA")
+    if text_mode.get("round") != best_round:
+        return None
+    try:
+        bare = read_png(run_dir / text_mode["bare"], limits.max_pixels, limits.max_png_bytes)
+        with Image.open(io.BytesIO(bare.png)) as opened:
+            bare_image = opened.convert("RGB")
+        with Image.open(run_dir / text_mode["layer"]) as opened:  # written by this process (split_text)
+            layer = opened.convert("RGBA")
+    except (ImageRejected, OSError, ValueError):
+        return None
     if bare_image.size != draft.size or layer.size != draft.size:
-        raise ValueError("the text layers do not match the draft's size")
+        return None
     return TextLayer(layer=layer, draft=draft, bare=bare_image)
 
 

@@ -22,6 +22,7 @@ from PIL import Image
 
 from coco_agent import formats
 from coco_agent.context import RunContext
+from coco_agent.nodes.refine_changed import previous_final
 from coco_agent.refiners.policy import TextModeChoice, choose_strength, choose_text_mode
 from coco_agent.refiners.text_layer import LayerRefused
 from coco_agent.refiners.text_layer import split_text as solve_layer
@@ -46,8 +47,14 @@ def split_text(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str,
     if choice.mode == "layered":
         if choose_strength(state.get("prompt", ""), ctx.refine_strength, texts).strength <= 0:
             record["why"] += "; not refined at this strength, so nothing to separate"
+        elif previous_final(state):
+            record |= {"mode": "protect", "why": record["why"] + "; but an edited run refines only what changed "
+                       "since its last final, with the text kept as before"}  # fmt: skip
         else:
-            record |= _separate(state, ctx, fmt)
+            try:
+                record |= _separate(state, ctx, fmt)
+            except Exception as exc:  # never lose the run over the split: protect the text instead
+                record["refused"] = f"{type(exc).__name__}: {str(exc)[:300]}"
             if record.get("refused"):
                 record["mode"] = "protect"
     return {

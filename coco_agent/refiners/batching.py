@@ -117,7 +117,9 @@ def _judged(job: RefineJob, output: RefineOutput | BaseException | None) -> Refi
     record: dict[str, Any] = {"settings": output.settings}
     image, bare, draft = output.image, None, job.request.draft
     if job.layer is not None:  # the text goes back on top at its own pixels; judged against the real draft
-        bare, draft = image, job.layer.draft
+        size = job.layer.layer.size
+        bare = image if image.size == size else image.resize(size, Image.LANCZOS)
+        draft = job.layer.draft
         image = composite(bare, job.layer.layer)
         record["text_layer"] = {"composited": True}
     if output.settings.get("protected_from") is not None:

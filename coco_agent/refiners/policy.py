@@ -120,7 +120,7 @@ _AUTO_TEXT: dict[str, tuple[TextMode, str]] = {
     ),
     "layout": ("layered", "a layout: the text stays crisp on top, the refiner polishes what lies beneath"),
     "scene with text": ("layered", "a scene that must show text: no glyph passes through diffusion"),
-    "scene": ("free", "a scene with no stated text: the refiner may redraw everything"),
+    "scene": ("protect", "a scene with no stated text: whatever text the program drew is kept, as before"),
 }
 
 

@@ -186,7 +186,10 @@ def test_svg_strings_are_measured_in_device_pixels_with_their_problems(docker_sa
     result = _render(docker_sandbox, SVG_POSTER, "svg")
     texts = {t["text"]: t for t in result.texts}
     assert set(texts) == {"Grand ", "Opening", "Free Entry", "Live Music", "Sold out", "terms apply"}
-    assert texts["Opening"]["container"] == texts["Grand "]["container"] and texts["Sold out"]["container"] is None
+    assert (
+        texts["Opening"]["container"] == texts["Grand "]["container"]
+        and texts["Sold out"]["container"] is None
+    )
     assert texts["Free Entry"]["font_px"] == 20.0 and texts["terms apply"]["font_px"] == 4.5
     assert texts["Sold out"]["box"][2] > result.width  # runs off the canvas: not clipped
     report = _check(result, ["Grand Opening", "Sold out", "Gala Dinner"])

@@ -152,7 +152,7 @@ def test_a_program_that_draws_differently_each_run_falls_back_to_protect(tmp_pat
         ("A bar chart of sales by region", "protect"),
         ("A conference poster titled 'Deep Sea' with the date", "layered"),
         ("A neon sign reading 'OPEN' above a rainy street", "layered"),
-        ("A lighthouse on a cliff at dusk", "free"),
+        ("A lighthouse on a cliff at dusk", "protect"),
     ],
 )
 def test_the_mode_follows_the_prompt_kind(prompt: str, mode: str):

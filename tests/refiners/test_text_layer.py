@@ -82,3 +82,32 @@ def test_a_refined_picture_of_another_size_is_brought_to_the_layer_size():
     layer = split_text(draft, bare, BOXES)
     out = composite(bare.resize((960, 480)), layer.layer)
     assert out.size == draft.size
+
+
+@pytest.mark.parametrize(
+    ("ink", "ground"), [((255, 255, 255), (200, 20, 30)), ((230, 0, 0), (255, 255, 255))]
+)
+def test_a_saturated_channel_keeps_the_glyph_edges_right_on_another_background(ink, ground):
+    """White on red and red on white: a channel at 255 in both renders says nothing about coverage (it used to
+    make every edge pixel opaque); drawn straight onto green the same glyphs must come out the same."""
+
+    def draw(background):
+        image = Image.new("RGB", (640, 240), background)
+        ImageDraw.Draw(image).text((20, 30), "SALE 50%", fill=ink, font=font(56))
+        return image
+
+    layer = split_text(draw(ground), Image.new("RGB", (640, 240), ground), [(20, 30, 340, 100)])
+    green = composite(Image.new("RGB", (640, 240), (0, 160, 80)), layer.layer)
+    assert np.abs(_array(green) - _array(draw((0, 160, 80)))).max() <= 3
+
+
+def test_boxes_over_most_of_the_canvas_and_changes_far_from_the_text_are_refused():
+    draft, bare = _scene(True), _scene(False)
+    with pytest.raises(LayerRefused, match="cover"):
+        split_text(draft, bare, [(0, 0, 480, 240)])
+    moved = _scene(False)
+    ImageDraw.Draw(moved).rectangle(
+        (440, 200, 460, 215), fill=(0, 255, 0)
+    )  # small, but nowhere near the text
+    with pytest.raises(LayerRefused, match="far"):
+        split_text(draft, moved, BOXES)

@@ -77,7 +77,10 @@ def run_child(code: bytes, fmt: str, limits: dict, result_fd: int) -> None:
         sys.stderr.flush()
     except Exception:
         pass
-    header = {"status": status, "error": error, "captured": how, "text_hidden": hidden_text.HIDE[0]}
+    # what the job asked for, read from its limits (the program may have changed the flag), and only for a
+    # picture one of the renderers drew (an image file the program wrote itself may show anything)
+    hidden = bool(limits.get("hide_text")) and bool(how) and not how.startswith("file:")
+    header = {"status": status, "error": error, "captured": how, "text_hidden": hidden}
     if status == "ok":
         try:
             header["text_boxes"] = finish_boxes(boxes, png)
