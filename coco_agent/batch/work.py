@@ -70,7 +70,7 @@ class BatchOptions:
     refine_batch: int = 4  # drafts refined in one pipeline call, at most (coco_agent/refiners/batching.py)
     refine_wait_s: float = 0.05  # how long the first draft of a refine batch waits for company
     ray_address: str | None = None  # `--engine ray`: the cluster (None: a local Ray instance)
-    pg_url: str | None = None  # `--engine ray`: the Postgres that keeps checkpoints
+    pg_url: str | None = None  # `--engine ray`: the Postgres that keeps checkpoints (local: runs to adopt)
 
     def __post_init__(self) -> None:
         self.prompts, self.out = Path(self.prompts), Path(self.out)

@@ -46,9 +46,16 @@ class CheckpointStore(Protocol):
 
 class SqliteStore:
     """checkpoints.sqlite in each run directory, WAL mode, synchronous=NORMAL: every checkpoint survives a
-    killed process (SIGKILL); only a power cut could lose the last few, which then simply run again."""
+    killed process (SIGKILL); only a power cut could lose the last few, which then simply run again.
+
+    ``adopt``: a ``PostgresStore`` whose runs continue here (`coco batch --engine local --pg-url`, after a Ray
+    batch was interrupted): a run with no SQLite checkpoint gets its latest Postgres checkpoint copied in, and its
+    Postgres thread is deleted (the run directory's file is the run's from then on)."""
 
     name = "sqlite"
+
+    def __init__(self, adopt: Any = None) -> None:
+        self.adopt = adopt
 
     def thread_id(self, run_dir: Path, saved_thread_id: str) -> str:
         return saved_thread_id
@@ -61,7 +68,27 @@ class SqliteStore:
         async with aiosqlite.connect(str(Path(run_dir) / CHECKPOINT_FILE)) as conn:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
-            yield AsyncSqliteSaver(conn)
+            saver = AsyncSqliteSaver(conn)
+            if self.adopt is not None:
+                await self._adopt_postgres(Path(run_dir), saver, thread_id)
+            yield saver
+
+    async def _adopt_postgres(self, run_dir: Path, saver: Any, thread_id: str) -> None:
+        """A run the Ray engine began: its latest Postgres checkpoint becomes this file's, its thread goes."""
+        config = {"configurable": {"thread_id": thread_id}}
+        if await saver.aget_tuple(config) is not None:
+            return
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        from coco_agent.trace import append_trace
+
+        key = self.adopt.key(run_dir)
+        source = AsyncPostgresSaver(await self.adopt.pool())
+        if await copy_latest(
+            source, {"configurable": {"thread_id": key, "checkpoint_ns": ""}}, saver, config
+        ):
+            await self.adopt.prune(key)
+            append_trace(run_dir, {"node": "runner", "decision": "adopted", "from": f"postgres {key}"})
 
     async def fresh(self, run_dir: Path, thread_id: str) -> None:
         return None  # a new run directory holds a new file

@@ -265,7 +265,9 @@ def add_batch_options(parser: argparse.ArgumentParser, *, what: str, retry_faile
         help="--engine ray: the cluster (host:6379, or auto); default env COCO_RAY_ADDRESS, else a local Ray",
     )
     parser.add_argument(
-        "--pg-url", help="--engine ray: Postgres for checkpoints (postgresql://...); default env COCO_PG_URL"
+        "--pg-url",
+        help="--engine ray: Postgres for checkpoints (postgresql://...); --engine local: continue the runs a "
+        "Ray batch left there; default env COCO_PG_URL",
     )
     parser.add_argument(
         "--force", action="store_true", help="use OUT even when another batch or other settings made it"

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from coco_agent.batch.prompts_file import PromptItem, count_prompts, iter_prompts
@@ -46,6 +46,10 @@ class LocalEngine:
         self, options: BatchOptions, *, on_event: OnEvent | None = None, on_result: OnResult | None = None
     ) -> dict[str, Any]:
         """Run a batch to the end (blocking); return the summary (summary.json without its rows)."""
+        if options.pg_url:  # runs a Ray batch left in Postgres continue here: it must answer, at once
+            from coco_agent.checkpoints.postgres import check_reachable
+
+            check_reachable(options.pg_url)
         return asyncio.run(arun_batch(options, on_event=on_event, on_result=on_result))
 
 
@@ -63,6 +67,24 @@ async def arun_batch(
     """
     manifest = begin_batch(options)
     return await BatchDriver(options, manifest, on_event, on_result).run()
+
+
+@contextlib.asynccontextmanager
+async def adopting(options: BatchOptions, batch_id: str) -> AsyncIterator[None]:
+    """With ``--pg-url``: the runs a Ray batch left in Postgres continue from their checkpoints there (copied into
+    each run's checkpoints.sqlite as it resumes; coco_agent/checkpoints ``SqliteStore(adopt=...)``)."""
+    if not options.pg_url:
+        yield
+        return
+    from coco_agent.checkpoints import SqliteStore, checkpoint_store
+    from coco_agent.checkpoints.postgres import PostgresStore
+
+    postgres = PostgresStore(options.pg_url, batch_id, pool_size=max(2, options.workers))
+    try:
+        with checkpoint_store(SqliteStore(adopt=postgres)):
+            yield
+    finally:
+        await postgres.close()
 
 
 @contextlib.contextmanager
@@ -129,11 +151,12 @@ class BatchDriver:
         items = iter_prompts(options.prompts, options.limit)
         self.budget = options.batch_budget()
         with call_policy(options.model_policy()), batch_budget(self.budget), refine_queue(options):
-            scan = asyncio.ensure_future(asyncio.to_thread(count_prompts, options.prompts, options.limit))
-            self._workers = [asyncio.ensure_future(self._worker(items)) for _ in range(options.workers)]
-            scan.add_done_callback(self._scanned)
-            ended = await asyncio.gather(*self._workers, return_exceptions=True)
-            await asyncio.gather(scan, return_exceptions=True)
+            async with adopting(options, self.manifest["batch_id"]):
+                scan = asyncio.ensure_future(asyncio.to_thread(count_prompts, options.prompts, options.limit))
+                self._workers = [asyncio.ensure_future(self._worker(items)) for _ in range(options.workers)]
+                scan.add_done_callback(self._scanned)
+                ended = await asyncio.gather(*self._workers, return_exceptions=True)
+                await asyncio.gather(scan, return_exceptions=True)
         # a worker that stopped early is a bug: say so; the summary counts what it left pending (exit 1)
         for problem in ended:
             if isinstance(problem, Exception):

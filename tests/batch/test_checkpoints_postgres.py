@@ -96,6 +96,60 @@ def test_a_run_the_sqlite_store_began_continues_in_postgres(pg_url, openai_serve
     assert [t["node"] for t in read_trace(run_dir)].count("write_code") == 1
 
 
+def test_a_run_a_ray_batch_left_in_postgres_continues_on_the_local_engine(pg_url, openai_server, tmp_path):
+    """A batch run as the Ray engine runs it (checkpoints in Postgres under batch_id:prompt_id) stops after
+    `check`; `coco batch --engine local --pg-url` on the same OUT resumes it from that checkpoint (copied into
+    the run's checkpoints.sqlite, the Postgres thread deleted): the code writer is not asked again."""
+    from coco_agent.batch import BatchOptions, run_batch
+    from coco_agent.batch.work import begin_batch
+    from coco_agent.batch.prompts_file import iter_prompts
+
+    openai_server.respond_with(keyed_responder())
+    ctx = _ctx(openai_server)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(keyed("ray1") + "\n" + keyed("ray2") + "\n")
+    out = tmp_path / "out"
+    options = BatchOptions(prompts, out, ctx, engine="ray", pg_url=pg_url)
+    batch_id = begin_batch(options)["batch_id"]
+    first = next(iter_prompts(prompts))
+
+    async def begin():  # what a DraftStage does, cut short after the draft was checked
+        run_dir = options.run_dir(first)
+        _, inputs = new_run(first.prompt, ctx, run_dir)
+        store = PostgresStore(pg_url, batch_id)
+        async with store.saver(run_dir, store.key(run_dir)) as saver:
+            graph = _compiled_graph().copy({"checkpointer": saver})
+            config = run_config(ctx, store.key(run_dir), None, None)
+            async for chunk in graph.astream(
+                inputs, config, context=ctx, stream_mode="updates", durability="sync"
+            ):
+                if "check" in chunk:
+                    break
+        threads = await store.threads()
+        await store.close()
+        return run_dir, threads
+
+    run_dir, threads = asyncio.run(begin())
+    assert threads == [f"{batch_id}:{first.id}"] and not (run_dir / RESULT_FILE).exists()
+    summary = run_batch(BatchOptions(prompts, out, ctx, pg_url=pg_url))
+    assert summary["statuses"]["accepted"] == 2, summary
+    assert len(requests_for(openai_server, "ray1")) == 1  # answered once, under the Ray engine
+    assert len(requests_for(openai_server, "ray2")) == 1
+    trace = read_trace(run_dir)
+    assert [t["node"] for t in trace].count("write_code") == 1
+    assert any(t.get("decision") == "adopted" for t in trace)
+    assert (run_dir / CHECKPOINT_FILE).exists()
+
+    async def left():
+        store = PostgresStore(pg_url, batch_id)
+        try:
+            return await store.threads()
+        finally:
+            await store.close()
+
+    assert asyncio.run(left()) == []
+
+
 def test_a_second_holder_waits_and_a_dead_holder_frees_the_lock(pg_url):
     async def busy():
         store = PostgresStore(pg_url, "locks")
