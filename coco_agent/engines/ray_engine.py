@@ -120,6 +120,7 @@ class Stages:
         self.drafts: list[Any] = []
         self.refiners: list[Any] = []
         self.slots: Any = None
+        self.budget: Any = None  # the BudgetBook, when the batch has a budget
 
     def __enter__(self) -> Stages:
         try:
@@ -131,10 +132,16 @@ class Stages:
 
     def _start(self) -> None:
         ray, options = self.ray, self.options
-        from coco_agent.engines.ray_stages import DraftStage, ModelSlots, RefineStage
+        from coco_agent.engines.ray_stages import BudgetBook, DraftStage, ModelSlots, RefineStage
 
         nodes = ray_checks.sandbox_nodes(ray.nodes())
         self._check_nodes(nodes)
+        if options.batch_budget() is not None:
+            self.budget = (
+                ray.remote(BudgetBook)
+                .options(num_cpus=0)
+                .remote(options.batch_budget_usd, options.batch_budget_tokens, options.batch_deadline_s)
+            )
         if options.model_concurrency:
             lease = options.ctx.model_timeout_s * (options.retries + 1) + 60
             self.slots = ray.remote(ModelSlots).options(num_cpus=0).remote(options.model_concurrency, lease)
@@ -161,7 +168,7 @@ class Stages:
         )
         count = sum(int(n["Resources"][ray_checks.SANDBOX_RESOURCE]) for n in nodes)
         self.drafts = [
-            draft.remote(options, self.batch_id, self.refiners, self.slots, options.pg_url)
+            draft.remote(options, self.batch_id, self.refiners, self.slots, options.pg_url, self.budget)
             for _ in range(count)
         ]
         self._ready(self.drafts, "a drafting stage did not start")
@@ -206,7 +213,8 @@ class Stages:
         closing = [a.close.remote() for a in self.drafts + self.refiners]
         with contextlib.suppress(Exception):
             ray.wait(closing, num_returns=len(closing), timeout=60)
-        for actor in [*self.drafts, *self.refiners, *([self.slots] if self.slots else [])]:
+        extra = [a for a in (self.slots, self.budget) if a is not None]
+        for actor in [*self.drafts, *self.refiners, *extra]:
             with contextlib.suppress(Exception):
                 ray.kill(actor, no_restart=True)
 
@@ -243,6 +251,7 @@ class Driver:
         self.retry: deque[tuple[PromptItem, int]] = deque()
         self.aborted: BaseException | None = None
         self.store_lost = False
+        self.budget_stop = ""
 
     def run(self) -> dict[str, Any]:
         options = self.options
@@ -263,8 +272,8 @@ class Driver:
         last_status = time.monotonic()
         while True:
             exhausted = self._feed(items, exhausted)
-            if not self.flights and (exhausted or self.aborted) and not self.retry:
-                break
+            if not self.flights and (self.budget_stop or ((exhausted or self.aborted) and not self.retry)):
+                break  # (a spent batch budget leaves what was not started, retries too, pending)
             if not self.flights:  # every stage is down: wait for Ray to bring one back
                 self._revive()
                 time.sleep(WAIT_S)
@@ -284,6 +293,9 @@ class Driver:
         scan.join(timeout=5)
         if self.aborted is not None:
             raise self.aborted
+        if self.stages.budget is not None:
+            spent = self.ray.get(self.stages.budget.as_dict.remote(), timeout=30)
+            self.tally.budget = {**spent, "stopped": self.budget_stop or None}
         wall = time.monotonic() - started
         summary = finish_batch(options, self.manifest, self.tally, wall)
         return summary | {"refine_batches": self.stages.refine_batches()} if self.stages.refiners else summary
@@ -297,10 +309,14 @@ class Driver:
 
     def _feed(self, items: Iterator[PromptItem], exhausted: bool) -> bool:
         """Hand out prompts while some stage has room; True once the file is read to its end."""
-        while self.aborted is None:
+        while self.aborted is None and not self.budget_stop:
             stage = self._free_stage()
             if stage is None:
                 break
+            if self.stages.budget is not None:  # no new prompt once the batch budget is spent
+                self.budget_stop = self._budget_reason()
+                if self.budget_stop:
+                    break
             if self.retry:
                 item, tries = self.retry.popleft()
             elif exhausted:
@@ -318,6 +334,12 @@ class Driver:
             self.flights[ref] = Flight(item, stage, tries)
             self.load[stage] += 1
         return exhausted
+
+    def _budget_reason(self) -> str:
+        try:
+            return str(self.ray.get(self.stages.budget.reason.remote(), timeout=30))
+        except Exception as exc:
+            return f"the batch budget cannot be checked ({type(exc).__name__}); nothing more is started"
 
     def _free_stage(self) -> int | None:
         free = [

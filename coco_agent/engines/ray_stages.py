@@ -12,6 +12,8 @@
   size go through one batched pipeline call, and the guardrail judges each.
 - ``ModelSlots``: at most N model requests at once over the whole cluster (``--model-concurrency``), as leases
   that lapse when a holder dies without giving them back.
+- ``BudgetBook``: the batch budget over the whole cluster (every call counted, asked before each new prompt and
+  before a run asks the code writer again).
 
 Each class here is plain Python; ``coco_agent.engines.ray_engine`` makes actors of them with ``ray.remote``.
 """
@@ -32,6 +34,7 @@ from typing import Any
 
 from coco_agent.batch.prompts_file import PromptItem
 from coco_agent.batch.work import BatchOptions, process_prompt, warm_up
+from coco_agent.ledger.budget import batch_budget
 from coco_agent.refiners.batching import RefineJob, RefineOutcome, RefineQueue
 from coco_agent.rundir import LOCKS_DIR, result_path
 
@@ -67,6 +70,45 @@ class ModelSlots:
 
     def stats(self) -> dict[str, int]:
         return {"limit": self.limit, "held": len(self.held), "peak": self.peak}
+
+
+class BudgetBook:
+    """The batch budget (``--batch-budget-usd/-tokens``, ``--batch-deadline``) for the whole cluster: every
+    model call of every DraftStage is counted here, and both the driver (before it hands out a prompt) and each
+    run (before it asks the code writer again) ask it whether the batch may go on."""
+
+    def __init__(self, usd: float | None, tokens: int | None, seconds: float | None) -> None:
+        from coco_agent.ledger.budget import BatchBudget
+
+        self.budget = BatchBudget(usd, tokens, seconds)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.budget.add(record)
+
+    def reason(self) -> str:
+        return self.budget.reason()
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.budget.as_dict()
+
+
+class RayBudget:
+    """``ledger.budget.BatchBudget``'s two calls (``add``, ``reason``) over a BudgetBook actor. A call's record
+    goes without waiting; the actor runs a caller's calls in the order sent, so a run that asks next sees it."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.actor.add.remote(record)
+
+    def reason(self) -> str:
+        import ray
+
+        try:
+            return str(ray.get(self.actor.reason.remote(), timeout=30))
+        except Exception as exc:  # the book is gone: spend no more rather than spend blind
+            return f"the batch budget cannot be checked ({type(exc).__name__}); nothing more is started"
 
 
 class RaySlots:
@@ -161,6 +203,7 @@ class DraftStage:
         refiners: list[Any],
         slots: Any | None,
         pg_url: str | None,
+        budget: Any | None = None,
     ) -> None:
         from coco_agent.batch.threads import DaemonThreadPool
         from coco_agent.checkpoints import checkpoint_store
@@ -169,6 +212,7 @@ class DraftStage:
 
         self.options, self.batch_id = options, batch_id
         self.node = node_label()
+        self.budget = RayBudget(budget) if budget is not None else None
         self._contexts = contextlib.ExitStack()
         self._contexts.enter_context(call_policy(options.model_policy(), RaySlots(slots) if slots else None))
         if refiners:
@@ -196,7 +240,8 @@ class DraftStage:
         event: dict[str, Any] | None = None
         try:
             async with self._hold(run_dir):
-                event = await process_prompt(item, self.options, self.batch_id, warm=self._warm_up)
+                with batch_budget(self.budget):  # every call of the run counts for the whole cluster
+                    event = await process_prompt(item, self.options, self.batch_id, warm=self._warm_up)
                 if self.store is not None and result_path(run_dir).exists():
                     with contextlib.suppress(Exception):  # pruning is housekeeping: a failure costs nothing
                         await self.store.prune(self.store.key(run_dir))

@@ -101,8 +101,8 @@ def test_a_run_a_ray_batch_left_in_postgres_continues_on_the_local_engine(pg_url
     `check`; `coco batch --engine local --pg-url` on the same OUT resumes it from that checkpoint (copied into
     the run's checkpoints.sqlite, the Postgres thread deleted): the code writer is not asked again."""
     from coco_agent.batch import BatchOptions, run_batch
-    from coco_agent.batch.work import begin_batch
     from coco_agent.batch.prompts_file import iter_prompts
+    from coco_agent.batch.work import begin_batch
 
     openai_server.respond_with(keyed_responder())
     ctx = _ctx(openai_server)

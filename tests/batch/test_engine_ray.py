@@ -308,6 +308,29 @@ def test_the_driver_sigkilled_and_rerun(ray_cluster, pg, openai_server, tiny_img
     assert _threads_left(pg, batch_id) == []
 
 
+def test_a_batch_budget_holds_across_the_cluster(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
+    """--batch-budget-tokens on the cluster: every call of every node is counted in one book; once it is spent
+    the driver starts no new prompt (the rest stay pending, exit 5) and the runs in flight stop cleanly."""
+    openai_server.respond_with(keyed_responder(default_code=SMALL_PIL))
+    keys = [f"b{i}" for i in range(6)]
+    prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
+    command = _command(
+        prompts, out, ray_cluster, pg, openai_server, tiny_img2img_dir, "--workers", "1",
+        "--batch-budget-tokens", "1",
+    )  # fmt: skip
+    code, lines, err = _finish(_start(command))
+    assert code == 5, err[-3000:]
+    assert "were not started: the batch budget of 1 tokens is spent" in err, err[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    statuses = {row["id"]: row["status"] for row in summary["rows"]}
+    ran = [k for k in keys if statuses[k] != "pending"]
+    assert len(ran) == 2 and {statuses[k] for k in ran} <= {"accepted", "budget"}, statuses  # one per stage
+    assert 1 <= len(openai_server.requests) <= 2  # a run whose first call came after the spend never asked
+    book = summary["batch_budget"]
+    assert "1 tokens is spent" in book["stopped"]
+    assert book["tokens"] == sum(u["total_tokens"] for u in openai_server.usage)  # both nodes' calls counted
+
+
 def test_a_prompts_file_the_nodes_cannot_see(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
     """The driver sees the prompts file in a mount of its own (a private tmpfs); the nodes do not: refused
     before any work starts, naming the nodes, and no model is called."""
