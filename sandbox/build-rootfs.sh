@@ -5,7 +5,7 @@
 #
 # Produces a minimal bookworm tree (main, updates and security, so Chromium is the patched build) with the
 # packages in packages.txt, the wheels Debian does not package (squarify; vl-convert-python, which bundles its
-# own Vega and V8) unpacked into dist-packages, an unprivileged `sandbox` user (uid/gid 10001) and a matplotlib font cache in
+# own Vega and V8) unpacked into dist-packages, unprivileged `sandbox` (10001) and `job` (10002) users and a matplotlib font cache in
 # /opt/coco/mplconfig. The worker (worker.py) is added later by the Python builder as its own layer.
 # Needs root and debootstrap (apt-get install debootstrap). Used by coco_agent/sandbox/image.py.
 set -eu
@@ -29,6 +29,7 @@ done
 HERE=$(cd "$(dirname "$0")" && pwd)
 SUITE=bookworm
 SANDBOX_UID=10001
+JOB_UID=10002  # jobs under gVisor, whose worker starts as root to run each job as this user
 
 [ "$(id -u)" = 0 ] || { echo "build-rootfs.sh must run as root (debootstrap and chroot need it)" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "debootstrap not found: apt-get install debootstrap" >&2; exit 1; }
@@ -97,6 +98,8 @@ chroot "$ROOTFS" sh -c 'ldd /usr/lib/python3/dist-packages/vl_convert/*.so | gre
 echo "== sandbox user and matplotlib font cache"
 echo "sandbox:x:$SANDBOX_UID:$SANDBOX_UID:coco sandbox:/tmp:/usr/sbin/nologin" >> "$ROOTFS/etc/passwd"
 echo "sandbox:x:$SANDBOX_UID:" >> "$ROOTFS/etc/group"
+echo "job:x:$JOB_UID:$JOB_UID:coco job (gVisor):/tmp:/usr/sbin/nologin" >> "$ROOTFS/etc/passwd"
+echo "job:x:$JOB_UID:" >> "$ROOTFS/etc/group"
 mkdir -p "$ROOTFS/opt/coco/mplconfig"
 chown "$SANDBOX_UID:$SANDBOX_UID" "$ROOTFS/opt/coco/mplconfig"
 chroot --userspec="$SANDBOX_UID:$SANDBOX_UID" "$ROOTFS" env -i PATH=/usr/bin:/bin HOME=/tmp LANG=C.UTF-8 \

@@ -27,6 +27,7 @@ from coco_agent.sandbox.bundle import IN_SANDBOX, bundle_files
 IMAGE_REPO = "coco-sandbox"
 BASE_REPO = "coco-sandbox-base"
 SANDBOX_UID = 10001
+JOB_UID = 10002  # under gVisor each job runs as this user (build-rootfs.sh makes both)
 WORKER_PATH = IN_SANDBOX  # the worker bundle (a folder: `python3 -I -B /opt/coco/worker`)
 IMAGE_LABEL = "coco-agent.sandbox-image"
 # The whole environment a sandboxed job sees (the worker adds the single-thread BLAS settings itself).

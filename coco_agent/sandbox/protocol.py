@@ -56,6 +56,7 @@ DEFAULT_LIMITS = {  # a job's "limits", as the worker applies them when the host
     "address_space_mb": 0,  # 0: no RLIMIT_AS (containers use the memory cgroup instead)
     "facts": True,  # report what the program drew as data (false: facts null, nothing extracted)
     "hide_text": False,  # draw the picture with its text drawing nothing, layout unchanged (layered text)
+    "nproc": 0,  # RLIMIT_NPROC of a job under a uid of its own (--job-uid; 0: none), else the pids cgroup's
 }
 
 # Bound at import (in the worker: in the zygote, before any job): a job that replaces json.dumps, struct.pack

@@ -420,8 +420,11 @@ POISON = f"""
 import os, sys
 import matplotlib.figure, matplotlib.pyplot as plt
 for path in ["/tmp/{TOKEN}.py", "/dev/shm/{TOKEN}", os.path.join(os.path.dirname(os.getcwd()), "{TOKEN}")]:
-    with open(path, "w") as f:
-        f.write("POISON = True\\n")
+    try:
+        with open(path, "w") as f:
+            f.write("POISON = True\\n")
+    except PermissionError:  # the folder of job folders is closed to a job under a uid of its own (gVisor)
+        pass
 sys.path.insert(0, "/tmp")
 plt.plot([1, 2])
 plt.savefig("a.png")

@@ -10,6 +10,7 @@ worker, so the second job meets the same browser unless the first made the host 
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 import time
@@ -379,3 +380,42 @@ def test_a_worker_with_a_browser_refuses_python_programs(sandbox):
         assert header["status"] == "error" and "document formats only" in header["error"]
     finally:
         launcher.stop(worker)
+
+
+# ---------------------------------------------------------------- who runs what under gVisor
+
+
+@pytest.mark.docker
+def test_gvisor_runs_the_worker_the_browser_and_each_job_as_users_of_their_own(one_gvisor_container):
+    """gVisor's /proc ignores PR_SET_DUMPABLE, so there the worker is root (gVisor's) with a few capabilities,
+    the warm browser runs as the sandbox user and each job as the job user: none can open another's pipes."""
+    import docker
+
+    from coco_agent.sandbox.image import JOB_UID, SANDBOX_UID
+
+    page = _run(one_gvisor_container, "<html><body><p>who</p></body></html>")
+    assert page.status == "ok", page.error
+    container = docker.from_env().containers.get(page.extra["container"])
+    listing = container.exec_run(
+        [
+            "sh",
+            "-c",
+            "for s in /proc/[0-9]*/status; do grep -E '^(Name|Uid|CapEff):' $s | tr '\\n' ' '; echo; done",
+        ]
+    ).output.decode(errors="replace")
+    rows = [line.split() for line in listing.splitlines() if line.strip()]
+    uids = {}  # process name -> the set of its real uids
+    for row in rows:
+        name, uid = row[row.index("Name:") + 1], row[row.index("Uid:") + 1]
+        uids.setdefault(name, set()).add(int(uid))
+        if uid != "0" and "CapEff:" in row:
+            assert int(row[row.index("CapEff:") + 1], 16) == 0, row
+    assert uids.get("python3") == {0}, listing  # the zygote (PID 1) and nothing else of Python
+    browser = {uid for name, found in uids.items() if "chrom" in name for uid in found}
+    assert browser == {SANDBOX_UID}, listing
+    job = one_gvisor_container.render(
+        "import os, json\nprint(json.dumps([os.getresuid(), os.getresgid(), os.getgroups()]))\n",
+        "matplotlib",
+        LIMITS,
+    )
+    assert json.loads(job.stdout.strip().splitlines()[-1]) == [[JOB_UID] * 3, [JOB_UID] * 3, []]

@@ -155,6 +155,9 @@ class DockerLauncher:
 
     kind = "docker"
     name_field = "container"
+    user = f"{SANDBOX_UID}:{SANDBOX_UID}"  # the worker's user; everything it starts runs as it too
+    worker_caps: tuple[str, ...] = ()  # none
+    identity_args: tuple[str, ...] = ()  # the worker's --job-uid/--service-uid (none: all as `user`)
 
     def __init__(
         self,
@@ -289,6 +292,7 @@ class DockerLauncher:
                 "/dev/shm": "rw,noexec,nosuid,nodev,size=16m,nr_inodes=1k,mode=1777",
             },
             cap_drop=["ALL"],
+            **({"cap_add": list(self.worker_caps)} if self.worker_caps else {}),
             security_opt=["no-new-privileges"],
             mem_limit=memory,
             memswap_limit=memory,
@@ -301,10 +305,10 @@ class DockerLauncher:
         )
         created = api.create_container(
             self.image,
-            command=["python3", "-I", "-B", WORKER_PATH, *serve],
+            command=["python3", "-I", "-B", WORKER_PATH, *serve, *self.identity_args],
             stdin_open=True,  # with detach=False this also sets StdinOnce: our EOF closes its stdin
             tty=False,
-            user=f"{SANDBOX_UID}:{SANDBOX_UID}",
+            user=self.user,
             environment=dict(CONTAINER_ENV),
             working_dir="/tmp",
             hostname="sandbox",

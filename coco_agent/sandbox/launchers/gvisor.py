@@ -17,6 +17,7 @@ import signal
 from collections.abc import Hashable, Iterable
 
 from coco_agent.sandbox.base import SandboxUnavailable
+from coco_agent.sandbox.image import JOB_UID, SANDBOX_UID
 from coco_agent.sandbox.launchers.docker import Container, DockerLauncher
 
 RUNTIME = "runsc"
@@ -26,11 +27,13 @@ INSTALL = (
     "to /etc/docker/daemon.json; reload dockerd (kill -HUP $(pidof dockerd)); or run scripts/bootstrap.sh"
 )
 RUNSC_WORDS = ("runsc", "containerd-shim")
-# The container's pids cgroup also counts gVisor's own host threads (the Sentry's Go runtime, the gofer, and with
-# the ptrace platform a stub per sandboxed thread): ~40 at rest, measured; with a warm Chromium 558 (its ~100
-# threads each cost gVisor a few). A container gets PIDS_OVERHEAD more than the job's limit, and a warm-service
-# container SERVICE_PIDS_FACTOR times its format's count on top.
+# The container's pids cgroup counts gVisor's own host threads, not the job's processes: the Sentry's Go runtime
+# and the gofer (~56 at rest, measured), and with the ptrace platform about 7 more per sandboxed process (31
+# sleeping forks: 265); a warm Chromium 558 (its ~100 threads each cost gVisor a few). When the cgroup runs out,
+# the Sentry cannot make a thread and dies (exit status 2: the worker "ended without a result"). So the cgroup
+# is sized for gVisor, and a job's own processes are bounded inside, by RLIMIT_NPROC on its uid (identity.py).
 PIDS_OVERHEAD = 128
+PIDS_PER_TASK = 8
 SERVICE_PIDS_FACTOR = 4
 
 
@@ -74,9 +77,19 @@ def kill_runsc_leftovers(container_ids: Iterable[str]) -> int:
 
 
 class GvisorLauncher(DockerLauncher):
-    """Worker containers of the sandbox image under Docker's runsc runtime (gVisor)."""
+    """Worker containers of the sandbox image under Docker's runsc runtime (gVisor).
+
+    gVisor's /proc ignores PR_SET_DUMPABLE: a job of the worker's own uid could open the worker's channel
+    through /proc/<worker>/fd and forge its result. So here the worker starts as root (gVisor's root, inside the
+    sandbox's own kernel) holding only the capabilities it needs to run each job as JOB_UID and each warm
+    service as SANDBOX_UID (sandbox/worker/coco_worker/identity.py); jobs end with none, bounding set empty,
+    and RLIMIT_NPROC, counted per uid by gVisor's kernel, bounds a job's processes at its pids limit.
+    """
 
     kind = "gvisor"
+    user = "0:0"
+    worker_caps = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETPCAP", "SETUID")
+    identity_args = ("--job-uid", str(JOB_UID), "--service-uid", str(SANDBOX_UID))
 
     def __init__(self, client=None, image: str | None = None, **options) -> None:
         from coco_agent.sandbox.image import docker_client
@@ -89,7 +102,24 @@ class GvisorLauncher(DockerLauncher):
 
     def key(self, limits, fmt="matplotlib"):
         memory_mb, pids, cpus, service = super().key(limits, fmt)
-        return (memory_mb, pids * (SERVICE_PIDS_FACTOR if service else 1) + PIDS_OVERHEAD, cpus, service)
+        host = PIDS_OVERHEAD + PIDS_PER_TASK * limits.pids + (SERVICE_PIDS_FACTOR * pids if service else 0)
+        return (memory_mb, host, cpus, service)
+
+    def job(self, worker: Container, fmt, limits) -> dict:
+        job = super().job(worker, fmt, limits)
+        # the job's own limit (the container's counts gVisor's threads), less the zygote and the runner, which
+        # the pids cgroup counts under runc
+        job["limits"]["nproc"] = max(1, limits.pids - 2)
+        return job
+
+    def failed(self, worker: Container, why: str, stderr: str, limits) -> tuple[str, str]:
+        """As Docker's, but a sandbox SIGKILLed at no deadline of ours is named for its memory limit: at the cgroup's
+        limit runsc's container dies with status 137, and Docker does not always mark it OOM-killed (this
+        machine showed both for the same job)."""
+        status, error = super().failed(worker, why, stderr, limits)
+        if status == "error" and "exit status 137)" in error:
+            return "oom", "the gVisor sandbox was killed (exit status 137): most likely at its memory limit"
+        return status, error
 
     def _create(self, limits, serve: list[str]) -> str:
         cid = super()._create(limits, serve)

@@ -11,7 +11,7 @@ import signal
 import sys
 import traceback
 
-from coco_worker import facts, hidden_text
+from coco_worker import facts, hidden_text, identity
 from coco_worker.capture import PROGRAM_NAME, Capture, DocumentError
 from coco_worker.hygiene import PR_SET_DUMPABLE, PR_SET_PDEATHSIG, WORKER_IGNORES, prctl
 from coco_worker.pixels import Rejected
@@ -117,6 +117,7 @@ def child_setup(
 ) -> None:
     """`keep_more`: fds this job keeps besides its result pipe (a document renderer's service pipes)."""
     os.setsid()
+    identity.become_job()  # first: a change of uid clears the parent-death signal and the dumpable flag
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     prctl(PR_SET_DUMPABLE, 1)  # as after any exec: the worker (no capabilities) may read its smaps
     os.chdir(job_dir)
@@ -146,6 +147,8 @@ def child_setup(
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits["nofile"], limits["nofile"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if limits.get("nproc") and identity.JOB_UID[0] is not None:  # counts the job's uid alone: its processes
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["nproc"]), int(limits["nproc"])))
     if limits.get("address_space_mb"):  # on top of what the warm worker already maps
         size = _vm_size() + (int(limits["address_space_mb"]) << 20)
         resource.setrlimit(resource.RLIMIT_AS, (size, size))

@@ -26,6 +26,7 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
+from coco_worker import identity  # noqa: E402
 from coco_worker.hygiene import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, WORKER_IGNORES, prctl  # noqa: E402
 from coco_worker.protocol import READY, write_frame  # noqa: E402
 from coco_worker.renderers import RENDERERS  # noqa: E402
@@ -59,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         "--reset", action="store_true", help="after each job: wipe /tmp and /dev/shm, check for leftovers"
     )
     parser.add_argument("--preload", default=DEFAULT_PRELOAD, help="comma-separated renderers or modules")
+    parser.add_argument("--job-uid", type=int, default=None, help="run each job as this uid (worker: root)")
+    parser.add_argument("--service-uid", type=int, default=None, help="run warm services as this uid")
     args = parser.parse_args(argv)
+    identity.configure(args.job_uid, args.service_uid)
 
     prctl(PR_SET_DUMPABLE, 0)  # jobs (same uid) cannot open /proc/<worker>/fd/* or ptrace us
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphaned descendants come back to us to be killed
@@ -71,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)  # stray prints of the worker or a library go to stderr, never into the channel
     os.close(devnull)
     jobs_root = args.jobs_root or os.path.join(tempfile.gettempdir(), "jobs")
-    os.makedirs(jobs_root, mode=0o700, exist_ok=True)
+    os.makedirs(jobs_root, mode=identity.folder_mode(), exist_ok=True)
+    os.chmod(jobs_root, identity.folder_mode())
 
     single = args.oneshot or args.max_jobs == 1
     loaded = preload([n for n in args.preload.split(",") if n], full_warm_up=not single)

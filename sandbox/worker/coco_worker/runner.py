@@ -19,7 +19,7 @@ import tempfile
 import time
 import traceback
 
-from coco_worker import services
+from coco_worker import identity, services
 from coco_worker.child import child_setup, run_child
 from coco_worker.hygiene import (
     job_processes,
@@ -94,7 +94,8 @@ class Runner:
             for folder in (tempfile.gettempdir(), "/dev/shm"):
                 if os.path.isdir(folder) and not os.path.islink(folder):
                     wipe_folder(folder, self.keep)
-            os.makedirs(self.jobs_root, mode=0o700)
+            os.makedirs(self.jobs_root, mode=identity.folder_mode())
+            os.chmod(self.jobs_root, identity.folder_mode())
             restore_scratch()
         except (OSError, RecursionError) as exc:
             return f"cannot wipe the scratch space: {exc!r}"[:300]
@@ -114,6 +115,7 @@ class Runner:
         limits["timeout"] = timeout
         job_dir = tempfile.mkdtemp(prefix="job-", dir=self.jobs_root)
         os.chmod(job_dir, 0o700)
+        identity.hand_to_job(job_dir)
         started = time.monotonic()
         try:
             header, png = self._fork_and_wait(code, fmt, limits, timeout, job_dir)

@@ -16,6 +16,8 @@ import os
 import signal
 from dataclasses import dataclass, field
 
+from coco_worker import identity
+
 SERVICES: dict[str, Service] = {}  # by format name, in the zygote (and inherited by its runners and jobs)
 
 
@@ -45,10 +47,12 @@ def start(name: str, argv: list[str], env: dict[str, str], folder: str = "") -> 
     from_r, from_w = os.pipe()
     if folder:
         os.makedirs(folder, mode=0o700, exist_ok=True)
+        identity.hand_to_service(folder)
     pid = os.fork()
     if pid == 0:  # the service's process: nothing here may raise past os._exit
         try:
             os.setsid()
+            identity.become_service()
             high_r, high_w = os.dup(to_r), os.dup(from_w)  # out of the way of 3 and 4 before dup2
             os.dup2(high_r, 3)
             os.dup2(high_w, 4)
