@@ -123,6 +123,35 @@ class PostgresStore:
             source = AsyncSqliteSaver(conn)
             await copy_latest(source, {"configurable": {"thread_id": saved}}, saver, config)
 
+    async def hand_over(self, run_dir: Path) -> bool:
+        """A run paused for review: its latest checkpoint (with the pause) moves into the run directory's
+        checkpoints.sqlite and its thread here is deleted, so `coco review RUN` answers it on any machine that
+        mounts the run directories, without Postgres. A rerun of the batch adopts it back (``saver``), finds
+        it still paused, and hands it over again. False when this thread holds nothing."""
+        import aiosqlite
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        from coco_agent.checkpoints import copy_latest
+        from coco_agent.rundir import settings_path
+        from coco_agent.runs import read_json
+        from coco_agent.trace import append_trace
+
+        run_dir, key = Path(run_dir), self.key(run_dir)
+        saved = read_json(settings_path(run_dir)).get("thread_id")
+        source = AsyncPostgresSaver(await self.pool())
+        async with aiosqlite.connect(str(run_dir / CHECKPOINT_FILE)) as conn:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            target = AsyncSqliteSaver(conn)
+            moved = await copy_latest(
+                source, {"configurable": {"thread_id": key, "checkpoint_ns": ""}},
+                target, {"configurable": {"thread_id": saved}},
+            )  # fmt: skip
+        if moved:
+            await self.prune(key)
+            append_trace(run_dir, {"node": "runner", "decision": "handed over", "to": CHECKPOINT_FILE})
+        return moved
+
     async def fresh(self, run_dir: Path, thread_id: str) -> None:
         await self.prune(thread_id)
 

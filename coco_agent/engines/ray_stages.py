@@ -245,6 +245,8 @@ class DraftStage:
                 if self.store is not None and result_path(run_dir).exists():
                     with contextlib.suppress(Exception):  # pruning is housekeeping: a failure costs nothing
                         await self.store.prune(self.store.key(run_dir))
+                elif self.store is not None and event.get("status") == "paused":  # waits for a person
+                    await self.store.hand_over(run_dir)
         except Exception as exc:
             if event is not None and result_path(run_dir).exists():
                 # published, then the lock's release failed (Postgres went away): the lock went with its session

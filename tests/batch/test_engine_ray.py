@@ -331,6 +331,39 @@ def test_a_batch_budget_holds_across_the_cluster(ray_cluster, pg, openai_server,
     assert book["tokens"] == sum(u["total_tokens"] for u in openai_server.usage)  # both nodes' calls counted
 
 
+def test_a_run_paused_for_review_is_answered_without_the_cluster(
+    ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path
+):
+    """--review draft on the cluster: each run pauses (exit 4), its pause handed over from Postgres into its run
+    directory, so `coco review`'s answer works on a machine with no Postgres; a rerun calls no model: the
+    answered run is skipped and the other still waits."""
+    from coco_agent.human.review import pending_review, review_run
+
+    openai_server.respond_with(keyed_responder(default_code=SMALL_PIL))
+    keys = ["v0", "v1"]
+    prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
+    command = _command(prompts, out, ray_cluster, pg, openai_server, tiny_img2img_dir, "--review", "draft")
+    code, lines, err = _finish(_start(command))
+    assert code == 4, err[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["statuses"]["paused"] == 2, summary["statuses"]
+    batch_id = json.loads((out / "batch.json").read_text())["batch_id"]
+    assert _threads_left(pg, batch_id) == []  # handed over: nothing of theirs is left in Postgres
+    asked = len(openai_server.chat_requests)
+    waiting = pending_review(out / "v0")
+    assert waiting and waiting["point"] == "draft", waiting
+    done = review_run(out / "v0", {"action": "accept"})  # this process has no Postgres store
+    assert done["status"] == "accepted" and (out / "v0" / "final.png").is_file(), done.get("error")
+    assert done["refinement"]["kept"] is True, done["refinement"]
+
+    code, again, err = _finish(_start(command))
+    assert code == 4, err[-3000:]
+    how = {e["id"]: (e["how"], e["status"]) for e in again if e.get("event") == "prompt"}
+    assert how == {"v0": ("skipped", "accepted"), "v1": ("resumed", "paused")}, how
+    assert len(openai_server.chat_requests) == asked  # neither the answered run nor the waiting one asked
+    assert pending_review(out / "v1") is not None and _threads_left(pg, batch_id) == []
+
+
 def test_a_prompts_file_the_nodes_cannot_see(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
     """The driver sees the prompts file in a mount of its own (a private tmpfs); the nodes do not: refused
     before any work starts, naming the nodes, and no model is called."""
