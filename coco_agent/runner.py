@@ -320,6 +320,7 @@ async def _adrive(
     )  # checkpoints.sqlite in run_dir, or the cluster's Postgres (coco_agent/checkpoints)
     thread = store.thread_id(run_dir, config["configurable"]["thread_id"])
     config = {**config, "configurable": {**config["configurable"], "thread_id": thread}}
+    unpublished = not (run_dir / RESULT_FILE).exists()  # so a result.json seen later is this drive's
     try:
         ctx.validate()
         with run_scope(deadline_s) as scope:
@@ -360,6 +361,12 @@ async def _adrive(
         )
         return await asyncio.to_thread(_failed_result, run_dir, ctx, inputs, error, values)
     except Exception as exc:
+        if store.lost(exc) and unpublished and (run_dir / RESULT_FILE).exists():
+            # finalize had published the run when the store went (its last checkpoint, or the state read
+            # after it): the run is finished; only its checkpoint copy is short of the last step
+            why = str(exc)[:500]
+            append_trace(run_dir, {"node": "runner", "decision": "store_lost_after_publish", "why": why})
+            return read_json(run_dir / RESULT_FILE)
         if store.lost(exc):  # the checkpoint store went away: no result.json, the run stays resumable
             append_trace(run_dir, {"node": "runner", "decision": "store_lost", "why": str(exc)[:500]})
             raise CheckpointStoreLost(f"{store.name} checkpoints unavailable: {exc}") from exc

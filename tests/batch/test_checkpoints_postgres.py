@@ -4,6 +4,7 @@ continued from a run the SQLite store began, per-prompt advisory locks, and a Po
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -237,6 +238,40 @@ def test_postgres_that_goes_away_mid_run_leaves_the_run_resumable(
     result = asyncio.run(run(aresume_run, run_dir))
     assert result["status"] == "accepted", result
     assert len(requests_for(openai_server, "gone")) <= 2  # at most the node that was running is redone
+
+
+def test_postgres_that_goes_away_once_the_run_is_published_leaves_it_finished(
+    postgres_server, pg_url, openai_server, tmp_path
+):
+    """The server stops as finalize writes result.json (before the run's last checkpoint, or the state read
+    after it): the run is finished, so it returns its result rather than raising CheckpointStoreLost (which
+    would leave a published run unreported), and the trace says what happened."""
+    openai_server.respond_with(keyed_responder())
+    run_dir = tmp_path / "late"
+
+    def stop_at_finalize(node, update):
+        if node == "finalize" and postgres_server.running():
+            postgres_server.stop()
+
+    async def go():
+        store = PostgresStore(pg_url, "batchD")
+        try:
+            with checkpoint_store(store):
+                return await astart_run(
+                    keyed("late"), _ctx(openai_server), run_dir, on_update=stop_at_finalize
+                )
+        finally:
+            await store.close()
+
+    try:
+        result = asyncio.run(go())
+    finally:
+        if not postgres_server.running():
+            postgres_server.start()
+    assert result["status"] == "accepted", result
+    assert result == json.loads((run_dir / RESULT_FILE).read_text())
+    last = read_trace(run_dir)[-1]
+    assert last["node"] == "runner" and last["decision"] == "store_lost_after_publish", last
 
 
 def test_unreachable_postgres_names_the_fix_and_hides_the_password():
