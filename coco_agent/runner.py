@@ -110,19 +110,26 @@ def reopen_budget_stop(
 ) -> str:
     """Send a run its budget stopped back to where it stopped (the next round's code writer, or the critic of
     the last draft), when the new budget allows; "" when it was reopened, else why not."""
-    from coco_agent.ledger.budget import check
+    from coco_agent.ledger.budget import reopening
 
-    values = dict(snapshot.values)
-    stop = values.get("budget_stop") or {}
-    at = stop.get("at") if stop.get("at") in ("write_code", "critique") else "write_code"
-    role = "critic" if at == "critique" else "coder"
-    still = check(ctx, {**values, "run_dir": str(run_dir)}, at, role)
-    if still is not None:
-        return still.reason
-    update = {"status": "running", "route": at, "why": "resumed with a larger budget", "error": ""}
-    graph.update_state(config, {**update, "budget_stop": None}, as_node="check")
-    append_trace(run_dir, {"node": "runner", "decision": at, "why": "resumed with a larger budget"})
-    return ""
+    why_not, update = reopening(snapshot.values, ctx, run_dir)
+    if update is not None:
+        graph.update_state(config, update, as_node="check")
+        append_trace(run_dir, {"node": "runner", "decision": update["route"], "why": update["why"]})
+    return why_not
+
+
+async def areopen_budget_stop(
+    graph: Any, config: dict[str, Any], snapshot: Any, ctx: RunContext, run_dir: Path
+) -> str:
+    """``reopen_budget_stop`` on the async API (a batch rerun continuing a run its batch budget stopped)."""
+    from coco_agent.ledger.budget import reopening
+
+    why_not, update = reopening(snapshot.values, ctx, run_dir)
+    if update is not None:
+        await graph.aupdate_state(config, update, as_node="check")
+        append_trace(run_dir, {"node": "runner", "decision": update["route"], "why": update["why"]})
+    return why_not
 
 
 async def astart_run(
@@ -153,13 +160,17 @@ async def aresume_run(
     metadata: dict[str, Any] | None = None,
     tags: list[str] | None = None,
     deadline_s: float | None = None,
+    reopen: bool = False,
 ) -> dict[str, Any]:
-    """``resume_run`` on the async API, with an optional deadline for what is left of the run."""
+    """``resume_run`` on the async API, with an optional deadline for what is left of the run; ``reopen``
+    continues a run a budget stopped, when the budgets now allow the next call."""
     run_dir = Path(run_dir)
     ctx, thread_id, inputs = saved_run(run_dir, ctx)
     config = run_config(ctx, thread_id, metadata, tags)
     with run_lock(run_dir, "coco batch"):
-        return await _adrive(run_dir, ctx, config, inputs, on_update, resume=True, deadline_s=deadline_s)
+        return await _adrive(
+            run_dir, ctx, config, inputs, on_update, resume=True, deadline_s=deadline_s, reopen=reopen
+        )
 
 
 def new_run(
@@ -312,6 +323,7 @@ async def _adrive(
     *,
     resume: bool = False,
     deadline_s: float | None = None,
+    reopen: bool = False,
 ) -> dict[str, Any]:
     timer = asyncio.timeout(deadline_s)
     on_update = _shielded(on_update)
@@ -333,7 +345,16 @@ async def _adrive(
                     if resume:
                         snapshot = await graph.aget_state(config)
                         if _finished(run_dir, resume, snapshot):
-                            return read_json(run_dir / RESULT_FILE)
+                            result = read_json(run_dir / RESULT_FILE)
+                            if not (reopen and result.get("status") == "budget"):
+                                return result
+                            why_not = await areopen_budget_stop(graph, config, snapshot, ctx, run_dir)
+                            if why_not:
+                                return {**result, "resume": f"not continued: {why_not}"}
+                            snapshot = await graph.aget_state(config)
+                        elif not snapshot.values and (run_dir / RESULT_FILE).exists():
+                            result = read_json(run_dir / RESULT_FILE)  # published, its checkpoints gone:
+                            return {**result, "resume": "not continued: its checkpoints are gone"}  # no redo
                         if snapshot.interrupts:
                             return paused_result(snapshot, ctx)
                         start = None if snapshot.values else inputs

@@ -4,8 +4,8 @@ Every engine (``coco_agent.engines``: the local asyncio driver, later Ray) calls
 exactly-once lives here, in one place:
 
 - ``plan_prompt``: a prompt whose run directory holds result.json (made with the same settings) is ``skipped``
-  without a model call; one with run.json but no result.json is ``resumed`` from its last checkpoint; the rest
-  are ``started``; other settings under ``force``, or a failed run under ``retry_failed``, are ``restarted``;
+  without a model call; one with run.json but no result.json is ``resumed`` from its last checkpoint, and so is
+  a run an earlier invocation's batch budget stopped (it goes on where it stopped); the rest are ``started``; other settings under ``force``, or a failed run under ``retry_failed``, are ``restarted``;
   other settings without ``force`` raise RunConflict.
 - ``run_prompt``: start or resume the graph in OUT/<id>/ (exactly as `coco generate` leaves it), under the
   per-run deadline; returns result.json's content (a run that fails still has one).
@@ -144,8 +144,9 @@ def warm_up(ctx: RunContext) -> None:
 def plan_prompt(
     item: PromptItem, run_dir: Path, ctx: RunContext, *, force: bool = False, retry_failed: bool = False
 ) -> How:
-    """What to do with a prompt: skipped (finished), resumed (interrupted), started, or restarted (other
-    settings under ``force``, or a failed run under ``retry_failed``). Reads only run.json and result.json."""
+    """What to do with a prompt: skipped (finished), resumed (interrupted, or stopped by a batch budget),
+    started, or restarted (other settings under ``force``, or a failed run under ``retry_failed``). Reads only
+    run.json and result.json."""
     saved = _read(settings_path(run_dir))
     if saved is None:
         return "started"
@@ -155,13 +156,24 @@ def plan_prompt(
         and same_run_settings(saved.get("context") or {}, ctx)
     )
     if same and result_path(run_dir).exists():
-        failed = (_read(result_path(run_dir)) or {}).get("status") == "failed"
+        result = _read(result_path(run_dir)) or {}
+        if stopped_by_batch_budget(result):
+            return (
+                "resumed"  # a batch budget is one invocation's: this one continues the run where it stopped
+            )
+        failed = result.get("status") == "failed"
         return "restarted" if failed and retry_failed else "skipped"
     if same:
         return "resumed"
     if not force:
         raise RunConflict(f"{run_dir} holds a run of another prompt or other settings; --force redoes it")
     return "restarted"
+
+
+def stopped_by_batch_budget(result: dict[str, Any]) -> bool:
+    """Whether a result.json is that of a run the batch budget (not its own) stopped: a rerun continues it."""
+    stop = (result.get("budget") or {}).get("stop") or {}
+    return result.get("status") == "budget" and stop.get("by") == "batch"
 
 
 def run_metadata(item: PromptItem, batch_id: str) -> dict[str, Any]:
@@ -184,8 +196,8 @@ async def run_prompt(
     """Run the graph for a prompt planned ``started``/``restarted`` (a fresh run directory) or ``resumed``
     (from its last checkpoint); past ``deadline_s`` the run ends failed (resumable). Returns result.json."""
     options = {**run_metadata(item, batch_id), "deadline_s": deadline_s}
-    if how == "resumed":
-        return await aresume_run(run_dir, ctx=ctx, **options)
+    if how == "resumed":  # interrupted, or stopped by a batch budget (reopened when the budgets allow)
+        return await aresume_run(run_dir, ctx=ctx, reopen=True, **options)
     if how not in ("started", "restarted"):
         raise ValueError(f"run_prompt runs a started, restarted or resumed prompt, not {how!r}")
     return await astart_run(item.prompt, ctx, run_dir, force=True, texts=item.texts, **options)

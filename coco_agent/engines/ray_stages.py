@@ -242,7 +242,9 @@ class DraftStage:
             async with self._hold(run_dir):
                 with batch_budget(self.budget):  # every call of the run counts for the whole cluster
                     event = await process_prompt(item, self.options, self.batch_id, warm=self._warm_up)
-                if self.store is not None and result_path(run_dir).exists():
+                if self.store is not None and event.get("status") == "budget" and _continues(run_dir):
+                    await self.store.hand_over(run_dir)  # a rerun goes on from there, on either engine
+                elif self.store is not None and result_path(run_dir).exists():
                     with contextlib.suppress(Exception):  # pruning is housekeeping: a failure costs nothing
                         await self.store.prune(self.store.key(run_dir))
                 elif self.store is not None and event.get("status") == "paused":  # waits for a person
@@ -282,6 +284,17 @@ class DraftStage:
         if self.store is not None:
             await self.store.close()
         self._contexts.close()
+
+
+def _continues(run_dir: Path) -> bool:
+    """Whether the run's result.json says the batch budget stopped it (a rerun continues it)."""
+    from coco_agent.batch.work import stopped_by_batch_budget
+    from coco_agent.runs import read_json
+
+    try:
+        return stopped_by_batch_budget(read_json(result_path(run_dir)))
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.asynccontextmanager

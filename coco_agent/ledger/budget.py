@@ -10,7 +10,8 @@ says why, rather than spend blind. The deadline counts the seconds the run's nod
 
 A batch budget (``BatchBudget``, bound to the runs of a batch with ``batch_budget``) sums what every run of this
 batch invocation spends; once it is reached no new prompt starts, and runs in flight stop before their next
-round (their current round, critique included, finishes).
+round (their current round, critique included, finishes). A later invocation has a budget of its own: it goes on
+with those runs from where they stopped (``reopening``, as `coco resume RUN --budget-...` does for a run's own).
 """
 
 from __future__ import annotations
@@ -111,6 +112,20 @@ def check(ctx: Any, state: dict[str, Any], before: Before, role: str, calls: int
         if reason:
             return Stop(reason, "batch")
     return None
+
+
+def reopening(values: dict[str, Any], ctx: Any, run_dir: Path) -> tuple[str, dict[str, Any] | None]:
+    """The state update that sends a run its budget stopped (graph ``values``) back to where it stopped (the
+    next round's code writer, or the critic of the last draft), or why it cannot go on: its budgets, the run's
+    and the batch's, still do not cover the next call."""
+    stop = values.get("budget_stop") or {}
+    at = stop.get("at") if stop.get("at") in ("write_code", "critique") else "write_code"
+    role = "critic" if at == "critique" else "coder"
+    still = check(ctx, {**values, "run_dir": str(run_dir)}, at, role)
+    if still is not None:
+        return still.reason, None
+    why = "resumed with a larger budget"
+    return "", {"status": "running", "route": at, "why": why, "error": "", "budget_stop": None}
 
 
 def _money(ctx: Any, state: dict[str, Any], role: str, calls: int) -> Stop | None:

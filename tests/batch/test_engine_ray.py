@@ -310,8 +310,11 @@ def test_the_driver_sigkilled_and_rerun(ray_cluster, pg, openai_server, tiny_img
 
 def test_a_batch_budget_holds_across_the_cluster(ray_cluster, pg, openai_server, tiny_img2img_dir, tmp_path):
     """--batch-budget-tokens on the cluster: every call of every node is counted in one book; once it is spent
-    the driver starts no new prompt (the rest stay pending, exit 5) and the runs in flight stop cleanly."""
-    openai_server.respond_with(keyed_responder(default_code=SMALL_PIL))
+    the driver starts no new prompt (the rest stay pending, exit 5) and the runs in flight stop cleanly (the
+    first two crash, so each stops before its round 2); a rerun with no budget continues those two and starts
+    the rest."""
+    crash = "```python\nfrom PIL import Image\nraise ValueError('boom: the table is broken')\n```"
+    openai_server.respond_with(keyed_responder(coder={"b0": [crash], "b1": [crash]}, default_code=SMALL_PIL))
     keys = [f"b{i}" for i in range(6)]
     prompts, out = _prompts(tmp_path, keys), tmp_path / "out"
     command = _command(
@@ -324,11 +327,26 @@ def test_a_batch_budget_holds_across_the_cluster(ray_cluster, pg, openai_server,
     summary = json.loads((out / "summary.json").read_text())
     statuses = {row["id"]: row["status"] for row in summary["rows"]}
     ran = [k for k in keys if statuses[k] != "pending"]
-    assert len(ran) == 2 and {statuses[k] for k in ran} <= {"accepted", "budget"}, statuses  # one per stage
-    assert 1 <= len(openai_server.requests) <= 2  # a run whose first call came after the spend never asked
+    assert ran == ["b0", "b1"] and {statuses[k] for k in ran} == {"budget"}, statuses  # one per stage
+    assert len(openai_server.requests) == 2  # round 1 each; no round 2 once the book was spent
     book = summary["batch_budget"]
     assert "1 tokens is spent" in book["stopped"]
     assert book["tokens"] == sum(u["total_tokens"] for u in openai_server.usage)  # both nodes' calls counted
+    batch_id = json.loads((out / "batch.json").read_text())["batch_id"]
+    assert _threads_left(pg, batch_id) == []  # a stopped run's checkpoint went into its run directory
+
+    # the budget was that invocation's: a rerun without one continues the stopped runs, starts the rest
+    rerun = command[: command.index("--batch-budget-tokens")]
+    code, lines, err = _finish(_start(rerun))
+    assert code == 0, err[-3000:]
+    how = {e["id"]: e["how"] for e in lines if e.get("event") == "prompt"}
+    want = {"accepted": "skipped", "budget": "resumed", "pending": "started"}
+    assert how == {k: want[statuses[k]] for k in keys}, (how, statuses)
+    assert all(r["status"] == "accepted" for r in _results(out, keys).values())
+    assert all(len(requests_for(openai_server, k)) == (2 if k in ran else 1) for k in keys)  # none redone
+    assert all(_results(out, ran)[k]["rounds"] == 2 for k in ran)
+    _assert_complete(out, keys)
+    assert _threads_left(pg, batch_id) == []
 
 
 def test_a_run_paused_for_review_is_answered_without_the_cluster(

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support.batch_helpers import keyed, keyed_responder, write_jsonl
+from support.batch_helpers import keyed, keyed_responder, requests_for, write_jsonl
 from support.programs import ACCEPT, GOOD_BARS, GOOD_BARS_V2, reject
 
 import coco_agent
@@ -22,6 +22,7 @@ from coco_agent.cli import main
 from coco_agent.ledger.records import read_calls
 from coco_agent.report import write_report
 from coco_agent.rundir import CALLS_FILE
+from coco_agent.trace import read_trace
 
 PROMPT = "A bar chart titled 'Quarterly Sales 2025' comparing Q1-Q4 sales: 100, 120, 150, 140"
 PRICE_IN, PRICE_OUT = 3.0, 12.0  # dollars per million tokens, for the local server's model
@@ -200,6 +201,19 @@ def test_a_batch_budget_stops_new_prompts_and_lets_the_one_in_flight_finish_its_
     html = write_report(out).read_text()  # the report shows the batch's and each run's totals
     assert f"<b>{summary['usage']['total_tokens']:,}</b>" in html and "price unknown" in html
     assert "<span class='badge budget'>budget</span>" in html
+
+    # the batch budget was that invocation's: a rerun without one continues `a` where it stopped (its round 2,
+    # no call of round 1 redone) and starts b and c
+    code = main([*args[:-2], *cli_models(openai_server)])
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert code == 0
+    how = {e["id"]: e["how"] for e in events if e.get("event") == "prompt"}
+    assert how == {"a": "resumed", "b": "started", "c": "started"}, how
+    again = result_of(out, "a")
+    assert again["status"] == "accepted" and again["rounds"] == 2 and again["budget"] is None, again
+    assert len(requests_for(openai_server, "a")) == 2 and len(requests_for(openai_server, "a", "critic")) == 2
+    assert any(t.get("why") == "resumed with a larger budget" for t in read_trace(out / "a"))
+    assert json.loads((out / "summary.json").read_text())["statuses"]["accepted"] == 3
 
 
 @pytest.mark.parametrize(
