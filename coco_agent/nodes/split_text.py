@@ -95,8 +95,8 @@ def _separate(state: dict[str, Any], ctx: RunContext, fmt: str) -> dict[str, Any
     if not result.text_hidden:
         return {"refused": "the sandbox drew the picture with its text (its renderer cannot hide it)"}
     try:
-        with Image.open(io.BytesIO(draft.png)) as a, Image.open(io.BytesIO(result.png)) as b:
-            layer = solve_layer(a.convert("RGB"), b.convert("RGB"), boxes)
+        # in-memory images, not closed: the layer keeps the two renders (transparency flattened onto white)
+        layer = solve_layer(Image.open(io.BytesIO(draft.png)), Image.open(io.BytesIO(result.png)), boxes)
     except LayerRefused as exc:
         return {"refused": str(exc)}
     folder = (run_dir / best["draft_path"]).parent

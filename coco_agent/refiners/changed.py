@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from coco_agent.models.content import flatten_rgb
+
 DILATE = 12  # pixels the changed region grows by on every side (antialiasing, a refiner's seams)
 CONTEXT = 32  # pixels of unchanged picture around the region that the refiner sees (not written back)
 
@@ -42,8 +44,8 @@ class Change:
 
 def changed_mask(old: Image.Image, new: Image.Image, dilate: int = DILATE) -> Change:
     """The pixels where ``new`` differs from ``old`` (any channel), grown by ``dilate`` pixels (a square)."""
-    a = np.asarray(old.convert("RGB"), dtype=np.int16)
-    b = np.asarray(new.convert("RGB"), dtype=np.int16)
+    a = np.asarray(flatten_rgb(old), dtype=np.int16)  # transparency onto white, as the refiner sees it
+    b = np.asarray(flatten_rgb(new), dtype=np.int16)
     if a.shape != b.shape:
         raise ValueError(f"the drafts differ in size ({old.size} vs {new.size})")
     diff = np.any(a != b, axis=2)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFilter
 
+from coco_agent.models.content import flatten_rgb
 from coco_agent.refiners.text_regions import Box, padded_and_merged
 
 CHANGED = 3  # a channel differing by more than this counts as a change (0-255)
@@ -62,8 +63,12 @@ def split_text(draft: Image.Image, bare: Image.Image, boxes: list[Box]) -> TextL
         raise LayerRefused("the sandbox did not report where the draft's text lies")
     import numpy as np
 
-    a = np.asarray(draft.convert("RGB"), dtype=np.float32)
-    b = np.asarray(bare.convert("RGB"), dtype=np.float32)
+    draft, bare = (
+        flatten_rgb(draft),
+        flatten_rgb(bare),
+    )  # transparency onto white, as the critic and refiner see it
+    a = np.asarray(draft, dtype=np.float32)
+    b = np.asarray(bare, dtype=np.float32)
     changed = (np.abs(a - b) > CHANGED).any(axis=2)
     zone = np.zeros(changed.shape, dtype=bool)
     for x0, y0, x1, y1 in padded_and_merged(boxes, draft.size):
@@ -107,8 +112,8 @@ def split_text(draft: Image.Image, bare: Image.Image, boxes: list[Box]) -> TextL
     rgba[alpha <= 0] = 0
     return TextLayer(
         layer=Image.fromarray(rgba, "RGBA"),
-        draft=draft.convert("RGB"),
-        bare=bare.convert("RGB"),
+        draft=draft,
+        bare=bare,
         pixels=int((rgba[..., 3] > 0).sum()),
         outside=outside,
     )
@@ -116,7 +121,7 @@ def split_text(draft: Image.Image, bare: Image.Image, boxes: list[Box]) -> TextL
 
 def composite(background: Image.Image, layer: Image.Image) -> Image.Image:
     """The text layer over ``background`` (resized to the layer's size first when it differs)."""
-    base = background.convert("RGB")
+    base = flatten_rgb(background)
     if base.size != layer.size:
         base = base.resize(layer.size, Image.LANCZOS)
     out = base.convert("RGBA")

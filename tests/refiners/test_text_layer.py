@@ -111,3 +111,24 @@ def test_boxes_over_most_of_the_canvas_and_changes_far_from_the_text_are_refused
     )  # small, but nowhere near the text
     with pytest.raises(LayerRefused, match="far"):
         split_text(draft, moved, BOXES)
+
+
+def test_a_transparent_draft_is_split_as_it_is_seen_on_white():
+    """Black text on a transparent canvas (a program that never paints a background): the critic and the
+    refiner see it on white, and so does the split; dropping the alpha would put the text on black and find
+    nothing to split."""
+
+    def scene(text: bool) -> Image.Image:
+        image = Image.new("RGBA", (320, 120), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((230, 20, 300, 100), fill=(200, 40, 40, 255))
+        if text:
+            draw.text((20, 40), "SALE", fill=(0, 0, 0, 255), font=font(40))
+        return image
+
+    layer = split_text(scene(True), scene(False), [(20, 40, 140, 90)])
+    assert layer.draft.mode == layer.bare.mode == "RGB"
+    assert layer.bare.getpixel((5, 5)) == (255, 255, 255) and layer.bare.getpixel((260, 60)) == (200, 40, 40)
+    assert layer.pixels > 300
+    back = composite(layer.bare, layer.layer)
+    assert np.abs(_array(back) - _array(layer.draft)).max() <= 4
