@@ -111,17 +111,10 @@ class PostgresStore:
 
     async def _adopt_sqlite(self, run_dir: Path, saver: Any, config: dict) -> None:
         """A run the local engine began: its latest SQLite checkpoint becomes this thread's."""
-        import aiosqlite
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
         from coco_agent.checkpoints import copy_latest
-        from coco_agent.rundir import settings_path
-        from coco_agent.runs import read_json
 
-        saved = read_json(settings_path(run_dir)).get("thread_id")
-        async with aiosqlite.connect(str(run_dir / CHECKPOINT_FILE)) as conn:
-            source = AsyncSqliteSaver(conn)
-            await copy_latest(source, {"configurable": {"thread_id": saved}}, saver, config)
+        async with _run_sqlite(run_dir) as (source, own):
+            await copy_latest(source, own, saver, config)
 
     async def hand_over(self, run_dir: Path) -> bool:
         """A run paused for review (or stopped by the batch budget): its latest checkpoint moves into the run
@@ -129,25 +122,16 @@ class PostgresStore:
         `coco resume RUN` / a rerun on either engine continues it) on any machine that mounts the run
         directories, without Postgres. A rerun of the batch adopts it back (``saver``), finds it still paused,
         and hands it over again. False when this thread holds nothing."""
-        import aiosqlite
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
         from coco_agent.checkpoints import copy_latest
-        from coco_agent.rundir import settings_path
-        from coco_agent.runs import read_json
         from coco_agent.trace import append_trace
 
         run_dir, key = Path(run_dir), self.key(run_dir)
-        saved = read_json(settings_path(run_dir)).get("thread_id")
         source = AsyncPostgresSaver(await self.pool())
-        async with aiosqlite.connect(str(run_dir / CHECKPOINT_FILE)) as conn:
-            await conn.execute("PRAGMA journal_mode=WAL")
-            target = AsyncSqliteSaver(conn)
-            moved = await copy_latest(
-                source, {"configurable": {"thread_id": key, "checkpoint_ns": ""}},
-                target, {"configurable": {"thread_id": saved}},
-            )  # fmt: skip
+        async with _run_sqlite(run_dir, write=True) as (target, own):
+            here = {"configurable": {"thread_id": key, "checkpoint_ns": ""}}
+            moved = await copy_latest(source, here, target, own)
         if moved:
             await self.prune(key)
             append_trace(run_dir, {"node": "runner", "decision": "handed over", "to": CHECKPOINT_FILE})
@@ -210,3 +194,20 @@ class PostgresStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+@contextlib.asynccontextmanager
+async def _run_sqlite(run_dir: Path, write: bool = False) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+    """The run directory's checkpoints.sqlite as a saver (to ``write``: in WAL mode, as the local engine keeps
+    it), with the config of the run's own thread (run.json's thread_id)."""
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from coco_agent.rundir import settings_path
+    from coco_agent.runs import read_json
+
+    saved = read_json(settings_path(run_dir)).get("thread_id")
+    async with aiosqlite.connect(str(run_dir / CHECKPOINT_FILE)) as conn:
+        if write:
+            await conn.execute("PRAGMA journal_mode=WAL")
+        yield AsyncSqliteSaver(conn), {"configurable": {"thread_id": saved}}

@@ -241,7 +241,10 @@ class DockerLauncher:
             return "timeout", (
                 f"no result within {limits.timeout_s:g} s + grace; the host killed the container"
             )
-        if not why.startswith("eof"):  # a protocol error: the worker is still there, and not to be trusted
+        killed = not why.startswith(
+            "eof"
+        )  # a protocol error: the worker is still there, and not to be trusted
+        if killed:
             with contextlib.suppress(Exception):
                 api.kill(worker.cid)
         try:
@@ -251,12 +254,17 @@ class DockerLauncher:
             with contextlib.suppress(Exception):
                 api.kill(worker.cid)
             state, oom = {}, False
-        if oom:
-            return "oom", "the container hit its memory limit and was killed"
+        out_of_memory = self._out_of_memory(bool(oom), state.get("StatusCode"), killed)
+        if out_of_memory:
+            return "oom", out_of_memory
         return "error", (
             f"the sandbox worker ended without a result ({why}, exit status {state.get('StatusCode')}): "
             f"{stderr[-500:]}"
         )
+
+    def _out_of_memory(self, oom_killed: bool, status: int | None, killed_by_host: bool) -> str:
+        """The error of a container killed at its memory limit ('' when it was not): Docker's OOMKilled."""
+        return "the container hit its memory limit and was killed" if oom_killed else ""
 
     def stop(self, worker: Container) -> None:
         """Close the stream (a healthy worker exits on EOF) and remove the container in the background."""

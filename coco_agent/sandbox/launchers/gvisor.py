@@ -112,14 +112,13 @@ class GvisorLauncher(DockerLauncher):
         job["limits"]["nproc"] = max(1, limits.pids - 2)
         return job
 
-    def failed(self, worker: Container, why: str, stderr: str, limits) -> tuple[str, str]:
-        """As Docker's, but a sandbox SIGKILLed at no deadline of ours is named for its memory limit: at the cgroup's
-        limit runsc's container dies with status 137, and Docker does not always mark it OOM-killed (this
-        machine showed both for the same job)."""
-        status, error = super().failed(worker, why, stderr, limits)
-        if status == "error" and "exit status 137)" in error:
-            return "oom", "the gVisor sandbox was killed (exit status 137): most likely at its memory limit"
-        return status, error
+    def _out_of_memory(self, oom_killed: bool, status: int | None, killed_by_host: bool) -> str:
+        """As Docker's, and a sandbox SIGKILLed that neither we nor a deadline killed is named for its memory
+        limit: at the cgroup's limit runsc's container dies with status 137, and Docker does not always mark it
+        OOM-killed (this machine showed both for the same job)."""
+        if not oom_killed and status == 137 and not killed_by_host:
+            return "the gVisor sandbox was killed (exit status 137): most likely at its memory limit"
+        return super()._out_of_memory(oom_killed, status, killed_by_host)
 
     def _create(self, limits, serve: list[str]) -> str:
         cid = super()._create(limits, serve)
