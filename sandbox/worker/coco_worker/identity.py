@@ -32,9 +32,12 @@ def configure(job_uid: int | None, service_uid: int | None) -> None:
     JOB_UID[0], SERVICE_UID[0] = job_uid, service_uid
 
 
-def folder_mode() -> int:
-    """Mode of the folder holding the job folders: a job under its own uid must pass through it."""
-    return 0o711 if JOB_UID[0] is not None else 0o700
+def make_jobs_root(path: str, exist_ok: bool = True) -> None:
+    """Make the folder holding the job folders: 0711 when each job runs under its own uid (it must pass
+    through; it cannot list its neighbours), else 0700 (chmod too: the umask may have narrowed the mode)."""
+    mode = 0o711 if JOB_UID[0] is not None else 0o700
+    os.makedirs(path, mode=mode, exist_ok=exist_ok)
+    os.chmod(path, mode)
 
 
 def hand_to_job(path: str) -> None:

@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)  # stray prints of the worker or a library go to stderr, never into the channel
     os.close(devnull)
     jobs_root = args.jobs_root or os.path.join(tempfile.gettempdir(), "jobs")
-    os.makedirs(jobs_root, mode=identity.folder_mode(), exist_ok=True)
-    os.chmod(jobs_root, identity.folder_mode())
+    identity.make_jobs_root(jobs_root)
 
     single = args.oneshot or args.max_jobs == 1
     loaded = preload([n for n in args.preload.split(",") if n], full_warm_up=not single)

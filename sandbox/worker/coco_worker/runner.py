@@ -94,8 +94,7 @@ class Runner:
             for folder in (tempfile.gettempdir(), "/dev/shm"):
                 if os.path.isdir(folder) and not os.path.islink(folder):
                     wipe_folder(folder, self.keep)
-            os.makedirs(self.jobs_root, mode=identity.folder_mode())
-            os.chmod(self.jobs_root, identity.folder_mode())
+            identity.make_jobs_root(self.jobs_root, exist_ok=False)  # the wipe removed it
             restore_scratch()
         except (OSError, RecursionError) as exc:
             return f"cannot wipe the scratch space: {exc!r}"[:300]
@@ -202,7 +201,10 @@ class Runner:
                 error=f"the program ran past its {timeout:g} s deadline and was killed",
             ), b""
         if over:
-            return dict(header, status="oom" if "memory" in over else "error", error=over), b""
+            killed = dict(header, status="oom" if "memory" in over else "error", error=over)
+            if watch.services_grew:  # a browser that held the job's pages is not trusted with the next job
+                killed["doubt"] = "the job's pages grew a warm renderer service past the memory limit"
+            return killed, b""
         raw = bytes(result.head + result.tail) if not result.dropped else b""
         parsed = parse_frame(raw, len(raw))  # the size is the host's to judge (with a clear error)
         if parsed is not None and exit_status == 0:
@@ -243,6 +245,10 @@ class Watchdog:
         self.memory = int(limits.get("job_memory_mb") or 0) << 20
         self.procs = int(limits.get("max_procs") or 0)
         self.next = time.monotonic() + WATCH_EVERY_S
+        # a warm service (the browser) is no process of the job, but the pages the job opens there are its
+        # memory: what the services' trees grow by during the job counts against the job's limit
+        self.services_at_start = _services_bytes() if self.memory and services.SERVICES else 0
+        self.services_grew = False
 
     def due(self) -> bool:
         if not (self.memory or self.procs) or time.monotonic() < self.next:
@@ -257,12 +263,20 @@ class Watchdog:
             return f"the program started more than {self.procs} processes and was killed"
         if self.memory:
             used = sum(private_bytes(pid) for pid in pids)
-            if used > self.memory:
+            grown = max(0, _services_bytes() - self.services_at_start) if self.services_at_start else 0
+            if used + grown > self.memory:
+                self.services_grew = grown > 0
+                pages = f" and the warm browser {grown >> 20} MB more for its pages" if grown >> 20 else ""
                 return (
-                    f"the program was killed: its processes held {used >> 20} MB, over the "
+                    f"the program was killed: its processes held {used >> 20} MB{pages}, over the "
                     f"{self.memory >> 20} MB memory limit"
                 )
         return ""
+
+
+def _services_bytes() -> int:
+    """Private memory of every warm service's process tree."""
+    return sum(private_bytes(pid) for pid in services.tree_pids())
 
 
 def _drain(fd: int, sink: Capped, sel, final: bool = False) -> None:
