@@ -105,31 +105,25 @@ def new_budget(run_dir: Path, ctx: RunContext, budget: dict[str, Any]) -> RunCon
     return ctx
 
 
-def reopen_budget_stop(
-    graph: Any, config: dict[str, Any], snapshot: Any, ctx: RunContext, run_dir: Path
-) -> str:
-    """Send a run its budget stopped back to where it stopped (the next round's code writer, or the critic of
-    the last draft), when the new budget allows; "" when it was reopened, else why not."""
+def _finished_or_reopened(
+    run_dir: Path, ctx: RunContext, snapshot: Any, reopen: bool
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """For a finished run: ``(result, None)`` to return as it is, or ``(None, update)`` that sends a run its
+    budget stopped back to where it stopped (the next round's code writer, or the critic of the last draft),
+    when ``reopen`` is asked and the new budget allows."""
     from coco_agent.ledger.budget import reopening
 
+    result = read_json(run_dir / RESULT_FILE)
+    if not (reopen and result.get("status") == "budget"):
+        return result, None  # finished already: nothing to redo
     why_not, update = reopening(snapshot.values, ctx, run_dir)
-    if update is not None:
-        graph.update_state(config, update, as_node="check")
-        append_trace(run_dir, {"node": "runner", "decision": update["route"], "why": update["why"]})
-    return why_not
+    if update is None:
+        return {**result, "resume": f"not continued: {why_not}"}, None
+    return None, update
 
 
-async def areopen_budget_stop(
-    graph: Any, config: dict[str, Any], snapshot: Any, ctx: RunContext, run_dir: Path
-) -> str:
-    """``reopen_budget_stop`` on the async API (a batch rerun continuing a run its batch budget stopped)."""
-    from coco_agent.ledger.budget import reopening
-
-    why_not, update = reopening(snapshot.values, ctx, run_dir)
-    if update is not None:
-        await graph.aupdate_state(config, update, as_node="check")
-        append_trace(run_dir, {"node": "runner", "decision": update["route"], "why": update["why"]})
-    return why_not
+def _trace_reopened(run_dir: Path, update: dict[str, Any]) -> None:
+    append_trace(run_dir, {"node": "runner", "decision": update["route"], "why": update["why"]})
 
 
 async def astart_run(
@@ -290,12 +284,11 @@ def _drive(
             snapshot = graph.get_state(config)
             if start is _FROM_CHECKPOINT:
                 if _finished(run_dir, resume, snapshot):
-                    result = read_json(run_dir / RESULT_FILE)
-                    if not (reopen and result.get("status") == "budget"):
-                        return result  # finished already: nothing to redo
-                    why_not = reopen_budget_stop(graph, config, snapshot, ctx, run_dir)
-                    if why_not:
-                        return {**result, "resume": f"not continued: {why_not}"}
+                    done, update = _finished_or_reopened(run_dir, ctx, snapshot, reopen)
+                    if done is not None:
+                        return done
+                    graph.update_state(config, update, as_node="check")
+                    _trace_reopened(run_dir, update)
                     snapshot = graph.get_state(config)
                 if resume and snapshot.interrupts:
                     return paused_result(snapshot, ctx)  # waits for a person, not for this process
@@ -345,12 +338,11 @@ async def _adrive(
                     if resume:
                         snapshot = await graph.aget_state(config)
                         if _finished(run_dir, resume, snapshot):
-                            result = read_json(run_dir / RESULT_FILE)
-                            if not (reopen and result.get("status") == "budget"):
-                                return result
-                            why_not = await areopen_budget_stop(graph, config, snapshot, ctx, run_dir)
-                            if why_not:
-                                return {**result, "resume": f"not continued: {why_not}"}
+                            done, update = _finished_or_reopened(run_dir, ctx, snapshot, reopen)
+                            if done is not None:
+                                return done
+                            await graph.aupdate_state(config, update, as_node="check")
+                            _trace_reopened(run_dir, update)
                             snapshot = await graph.aget_state(config)
                         elif not snapshot.values and (run_dir / RESULT_FILE).exists():
                             result = read_json(run_dir / RESULT_FILE)  # published, its checkpoints gone:
