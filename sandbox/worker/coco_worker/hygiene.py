@@ -24,36 +24,23 @@ def prctl(option: int, value: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
-def children_of(pid: int) -> list[int]:
-    """Pids whose parent is `pid` (scans /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
+def children_of(pid: int, parents: dict[int, int] | None = None) -> list[int]:
+    """Pids whose parent is `pid` (``parents``: a scan of /proc already made; else one now)."""
+    parents = services.process_parents() if parents is None else parents
+    return [child for child, parent in parents.items() if parent == pid]
 
 
-def job_processes() -> list[int]:
+def job_processes(parents: dict[int, int] | None = None) -> list[int]:
     """The job's processes, seen from its runner: every process but the zygote and the runner when the zygote
     is PID 1 of the namespace (Docker, bubblewrap --as-pid-1), else the runner's children (it is a subreaper:
-    the job's orphans become its children). A warm renderer service's process tree is never the job's."""
+    the job's orphans become its children). A warm renderer service's process tree is never the job's.
+    ``parents``: a scan of /proc already made (``services.process_parents()``), so one check scans once."""
     me = os.getpid()
-    keep = services.tree_pids()
+    keep = services.tree_pids(parents)
     if os.getppid() == 1:
-        return [
-            int(e)
-            for e in os.listdir("/proc")
-            if e.isdigit() and int(e) not in (1, me) and int(e) not in keep
-        ]
-    return [pid for pid in children_of(me) if pid not in keep]
+        pids = parents if parents is not None else (int(e) for e in os.listdir("/proc") if e.isdigit())
+        return [pid for pid in pids if pid not in (1, me) and pid not in keep]
+    return [pid for pid in children_of(me, parents) if pid not in keep]
 
 
 def reap_all(child: int | None, budget_s: float = 2.0) -> int:

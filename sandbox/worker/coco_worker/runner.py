@@ -258,12 +258,14 @@ class Watchdog:
 
     def check(self) -> str:
         """Why the job must be killed now ('' when it may go on)."""
-        pids = job_processes()
+        # one scan of /proc for the job's processes and the services' trees (without services: none needed)
+        parents = services.process_parents() if services.SERVICES else None
+        pids = job_processes(parents)
         if self.procs and len(pids) > self.procs:
             return f"the program started more than {self.procs} processes and was killed"
         if self.memory:
             used = sum(private_bytes(pid) for pid in pids)
-            grown = max(0, _services_bytes() - self.services_at_start) if self.services_at_start else 0
+            grown = max(0, _services_bytes(parents) - self.services_at_start) if self.services_at_start else 0
             if used + grown > self.memory:
                 self.services_grew = grown > 0
                 pages = f" and the warm browser {grown >> 20} MB more for its pages" if grown >> 20 else ""
@@ -274,9 +276,9 @@ class Watchdog:
         return ""
 
 
-def _services_bytes() -> int:
+def _services_bytes(parents: dict[int, int] | None = None) -> int:
     """Private memory of every warm service's process tree."""
-    return sum(private_bytes(pid) for pid in services.tree_pids())
+    return sum(private_bytes(pid) for pid in services.tree_pids(parents))
 
 
 def _drain(fd: int, sink: Capped, sel, final: bool = False) -> None:

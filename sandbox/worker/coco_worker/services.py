@@ -74,17 +74,24 @@ def start(name: str, argv: list[str], env: dict[str, str], folder: str = "") -> 
     return service
 
 
-def tree_pids() -> set[int]:
-    """Every process of every running service's tree (the service and its descendants), by /proc ppid links."""
-    roots = {s.pid for s in SERVICES.values()}
-    if not roots:
-        return set()
+def process_parents() -> dict[int, int]:
+    """Every visible process and its parent's pid (one scan of /proc)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             parent = _parent(int(entry))
             if parent is not None:
                 parents[int(entry)] = parent
+    return parents
+
+
+def tree_pids(parents: dict[int, int] | None = None) -> set[int]:
+    """Every process of every running service's tree (the service and its descendants), by /proc ppid links
+    (``parents``: a scan already made, ``process_parents()``)."""
+    roots = {s.pid for s in SERVICES.values()}
+    if not roots:
+        return set()
+    parents = process_parents() if parents is None else parents
     found = set(roots)
     changed = True
     while changed:
