@@ -62,13 +62,14 @@ def check_regions(
 ) -> dict[str, Any]:
     """Each located string read in the draft and in the refined image: the regions, which got worse, what was
     skipped. Raises OcrUnavailable when no OCR engine runs here."""
+    from coco_agent.models.content import flatten_rgb
     from coco_agent.scoring.ocr import load_ocr
 
     reader = load_ocr(engine)
     found, skipped = locate(texts, expected)
     regions = []
     for region in found:
-        parts = [isolate(image.convert("RGB"), region["box"]) for image in (draft, refined)]
+        parts = [isolate(flatten_rgb(image), region["box"]) for image in (draft, refined)]
         if parts[0] is None or parts[1] is None or draft.size != refined.size:
             skipped.append(region["text"])
             continue

@@ -22,6 +22,7 @@ from PIL import Image
 
 from coco_agent.context import RunContext
 from coco_agent.geometry import expected_strings
+from coco_agent.models.content import flatten_rgb
 from coco_agent.nodes.refine_changed import previous_final, refine_changed_regions
 from coco_agent.refiners.base import RefineRequest
 from coco_agent.refiners.batching import RefineJob, current_service
@@ -104,7 +105,7 @@ def refine_and_verify(
         draft = decode_png(
             read_bounded(draft_path, limits.max_png_bytes), limits.max_pixels, limits.max_png_bytes
         )
-        draft = draft.convert("RGB")
+        draft = flatten_rgb(draft)  # transparency onto white, as the critic saw it (not black)
         strength = (
             choice.strength if choice.source == "user" else None
         )  # None: the family's value for the level
@@ -197,7 +198,7 @@ def text_layer(
     try:
         bare = read_png(run_dir / text_mode["bare"], limits.max_pixels, limits.max_png_bytes)
         with Image.open(io.BytesIO(bare.png)) as opened:
-            bare_image = opened.convert("RGB")
+            bare_image = flatten_rgb(opened.convert("RGBA"))  # on white, as the draft
         with Image.open(run_dir / text_mode["layer"]) as opened:  # written by this process (split_text)
             layer = opened.convert("RGBA")
     except (ImageRejected, OSError, ValueError):

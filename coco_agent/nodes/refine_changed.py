@@ -33,6 +33,7 @@ def refine_changed_regions(
     """The refinement record (as refine_and_verify's), or None when the drafts cannot be compared (another size,
     an old file gone): then the whole draft is refined as usual. ``text_regions``: the refine node's
     sandbox_text_regions (the draft's text, which inpainting keeps)."""
+    from coco_agent.models.content import flatten_rgb
     from coco_agent.refiners import load_refiner
     from coco_agent.refiners.changed import changed_mask, composite, mask_image, region_crop
     from coco_agent.refiners.guardrail import verify
@@ -43,7 +44,7 @@ def refine_changed_regions(
 
     def load(path: Path):
         data = read_bounded(path, limits.max_png_bytes)
-        return decode_png(data, limits.max_pixels, limits.max_png_bytes).convert("RGB")
+        return flatten_rgb(decode_png(data, limits.max_pixels, limits.max_png_bytes))  # on white
 
     try:
         draft = load(draft_path)

@@ -168,3 +168,60 @@ def test_the_users_mode_wins_and_a_format_without_layers_protects():
         choose_text_mode("x", "smudge")
     with pytest.raises(ValueError, match="unknown text mode"):
         RunContext(text_mode="smudge").validate()
+
+
+# Programs that never paint a background: transparent pixels stored as (0, 0, 0, 0), as PIL and cairosvg write them
+TRANSPARENT = {
+    "pil": """```python
+from PIL import Image, ImageDraw, ImageFont
+image = Image.new("RGBA", (640, 360), (0, 0, 0, 0))
+draw = ImageDraw.Draw(image)
+draw.ellipse((480, 40, 600, 160), fill=(224, 160, 48, 255))
+draw.text((60, 100), "OPEN LATE", fill=(0, 0, 0, 255), font=ImageFont.truetype("DejaVuSans-Bold.ttf", 60))
+draw.text((60, 220), "FRESH BREWS", fill=(0, 0, 0, 255), font=ImageFont.truetype("DejaVuSans-Bold.ttf", 40))
+image.save("poster.png")
+```""",
+    "svg": """```svg
+<svg xmlns="http://www.w3.org/2000/svg" width="640" height="360">
+  <circle cx="540" cy="100" r="60" fill="#e0a030"/>
+  <text x="60" y="160" font-family="DejaVu Sans" font-weight="bold" font-size="60" fill="#000000">OPEN LATE</text>
+  <text x="60" y="260" font-family="DejaVu Sans" font-weight="bold" font-size="40" fill="#000000">FRESH BREWS</text>
+</svg>
+```""",
+}
+
+
+@pytest.mark.skipif(not HAS_RAPIDOCR, reason=NO_RAPIDOCR)
+@pytest.mark.parametrize(("draft_format", "mode"), [("pil", "free"), ("pil", "protect"), ("svg", "layered")])
+def test_a_transparent_draft_reaches_the_refiner_on_white(
+    tmp_path, monkeypatch, draft_format: str, mode: str
+):
+    """Black text on a transparent canvas: the critic sees it on white, and so must the refiner (the draft, or
+    in layered mode the draft without its text); on black its words would vanish into the background."""
+    refiner = SmearRefiner()
+    monkeypatch.setattr(refiners, "_load", lambda key: refiner)
+    refiners.clear_refiner_cache()
+    ctx = RunContext(
+        llm=ScriptedChatModel(replies=[TRANSPARENT[draft_format]]), vlm="none", sandbox="process",
+        refiner="test-smear-refiner", clip_model="none", ocr_engine="rapidocr", text_mode=mode,
+        format=draft_format,
+    )  # fmt: skip
+    try:
+        start_run(PROMPT, ctx, tmp_path / "run")
+    finally:
+        refiners.clear_refiner_cache()
+    result = json.loads((tmp_path / "run/result.json").read_text())
+    record = result["refinement"]
+    with Image.open(tmp_path / "run" / record["draft"]) as opened:
+        assert opened.mode == "RGBA" and opened.getpixel((5, 5)) == (0, 0, 0, 0), opened.getpixel((5, 5))
+    assert record["text_mode"]["mode"] == mode, record["text_mode"]
+    (request,) = refiner.seen
+    assert request.draft.convert("RGB").getpixel((5, 5)) == (255, 255, 255)  # on white, as the critic saw it
+    if mode == "layered":
+        assert record["text_layer"] == {"composited": True}, record
+        final = _pixels(tmp_path / "run" / "final.png")
+        layer = _pixels(tmp_path / "run" / record["text_mode"]["layer"], "RGBA")
+        core = layer[..., 3] == 255
+        assert (
+            core.sum() > 1000 and final[core].max() < 60
+        )  # the black words, crisp, over the refined picture
