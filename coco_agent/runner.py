@@ -253,6 +253,23 @@ def _finished(run_dir: Path, resume: bool, snapshot: Any) -> bool:
     return bool(resume and snapshot.values and not snapshot.next and (run_dir / RESULT_FILE).exists())
 
 
+def _published_without_checkpoints(run_dir: Path, resume: bool, snapshot: Any) -> bool:
+    """A resume of a run that published a result (other than a failure, which may start over) and whose
+    checkpoints are gone: continuing it would redo every call."""
+    if not resume or snapshot.values or not (run_dir / RESULT_FILE).exists():
+        return False
+    return read_json(run_dir / RESULT_FILE).get("status") != "failed"
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """The identity of a file as written (inode, mtime, size; write_json replaces, so a new write differs)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def paused_result(snapshot: Any, ctx: RunContext) -> dict[str, Any]:
     """A run waiting for review: result.json's record with status ``paused`` and the ``review`` that waits."""
     review = snapshot.interrupts[0].value if snapshot.interrupts else {}
@@ -290,6 +307,9 @@ def _drive(
                     graph.update_state(config, update, as_node="check")
                     _trace_reopened(run_dir, update)
                     snapshot = graph.get_state(config)
+                elif _published_without_checkpoints(run_dir, resume, snapshot):
+                    result = read_json(run_dir / RESULT_FILE)  # e.g. finished on Ray, its checkpoints pruned
+                    return {**result, "resume": "not continued: its checkpoints are gone"}
                 if resume and snapshot.interrupts:
                     return paused_result(snapshot, ctx)  # waits for a person, not for this process
                 start = None if (resume and snapshot.values) else inputs
@@ -325,7 +345,7 @@ async def _adrive(
     )  # checkpoints.sqlite in run_dir, or the cluster's Postgres (coco_agent/checkpoints)
     thread = store.thread_id(run_dir, config["configurable"]["thread_id"])
     config = {**config, "configurable": {**config["configurable"], "thread_id": thread}}
-    unpublished = not (run_dir / RESULT_FILE).exists()  # so a result.json seen later is this drive's
+    before = _stamp(run_dir / RESULT_FILE)  # so a result.json written later (a new file) is this drive's
     try:
         ctx.validate()
         with run_scope(deadline_s) as scope:
@@ -344,7 +364,7 @@ async def _adrive(
                             await graph.aupdate_state(config, update, as_node="check")
                             _trace_reopened(run_dir, update)
                             snapshot = await graph.aget_state(config)
-                        elif not snapshot.values and (run_dir / RESULT_FILE).exists():
+                        elif _published_without_checkpoints(run_dir, resume, snapshot):
                             result = read_json(run_dir / RESULT_FILE)  # published, its checkpoints gone:
                             return {**result, "resume": "not continued: its checkpoints are gone"}  # no redo
                         if snapshot.interrupts:
@@ -374,7 +394,7 @@ async def _adrive(
         )
         return await asyncio.to_thread(_failed_result, run_dir, ctx, inputs, error, values)
     except Exception as exc:
-        if store.lost(exc) and unpublished and (run_dir / RESULT_FILE).exists():
+        if store.lost(exc) and _stamp(run_dir / RESULT_FILE) not in (None, before):
             # finalize had published the run when the store went (its last checkpoint, or the state read
             # after it): the run is finished; only its checkpoint copy is short of the last step
             why = str(exc)[:500]

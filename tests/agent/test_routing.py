@@ -153,6 +153,29 @@ def test_resume_continues_without_redoing_finished_nodes(tmp_path):
     assert resume_run(run_dir, ctx=RunContext(llm=coder2, vlm="none"))["status"] == "accepted"  # no-op
 
 
+def test_resume_of_a_published_run_whose_checkpoints_are_gone_redoes_nothing(tmp_path):
+    """A run finished on Ray has its checkpoints pruned: `coco resume` there must not start it over (every
+    model call again, its files overwritten); a failed run may still start over."""
+    run_dir = tmp_path / "run"
+    ctx = RunContext(llm=ScriptedChatModel(replies=[GOOD_BARS]), vlm="none", sandbox="process")
+    assert start_run(PROMPT, ctx, run_dir)["status"] == "accepted"
+    (run_dir / "checkpoints.sqlite").unlink()
+    idle = ScriptedChatModel(replies=[])
+    result = resume_run(run_dir, ctx=RunContext(llm=idle, vlm="none", sandbox="process"))
+    assert result["status"] == "accepted" and result["resume"] == "not continued: its checkpoints are gone"
+    assert idle.received == [] and [t["round"] for t in read_trace(run_dir) if t["node"] == "execute"] == [1]
+
+    failed = tmp_path / "failed"
+    crash = RunContext(llm=ScriptedChatModel(replies=[TimeoutError("upstream timed out")]), vlm="none")
+    assert start_run(PROMPT, crash, failed)["status"] == "failed"
+    (failed / "checkpoints.sqlite").unlink()
+    again = ScriptedChatModel(replies=[GOOD_BARS])
+    assert (
+        resume_run(failed, ctx=RunContext(llm=again, vlm="none", sandbox="process"))["status"] == "accepted"
+    )
+    assert len(again.received) == 1
+
+
 def test_hf_model_writes_code_through_the_graph(tmp_path, tiny_causal_lm_dir):
     """A tiny random transformers model loaded by the production loader answers gibberish: no code, clean fail."""
     ctx = RunContext(llm=f"hf:{tiny_causal_lm_dir}", vlm="none", sandbox="process", max_rounds=1)

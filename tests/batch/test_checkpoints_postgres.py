@@ -274,6 +274,46 @@ def test_postgres_that_goes_away_once_the_run_is_published_leaves_it_finished(
     assert last["node"] == "runner" and last["decision"] == "store_lost_after_publish", last
 
 
+def test_postgres_that_goes_away_as_a_reopened_run_publishes_leaves_it_finished(
+    postgres_server, pg_url, openai_server, tmp_path
+):
+    """The same for a run a rerun continues: a batch budget stopped it (its result.json says so), the rerun
+    reopens it, and the server stops as finalize writes the new result.json: that new file is this drive's, so
+    the run is finished (the old file being there before must not make it look unpublished)."""
+    from coco_agent.ledger.budget import BatchBudget, batch_budget
+
+    crash = "```python\nraise ValueError('boom: the table is broken')\n```"
+    openai_server.respond_with(keyed_responder(coder={"again": [crash]}))
+    run_dir = tmp_path / "again"
+
+    def stop_at_finalize(node, update):
+        if node == "finalize" and postgres_server.running():
+            postgres_server.stop()
+
+    async def go():
+        store = PostgresStore(pg_url, "batchE")
+        try:
+            with checkpoint_store(store):
+                with batch_budget(BatchBudget(tokens=1)):
+                    stopped = await astart_run(keyed("again"), _ctx(openai_server), run_dir)
+                continued = await aresume_run(run_dir, reopen=True, on_update=stop_at_finalize)
+                return stopped, continued
+        finally:
+            await store.close()
+
+    try:
+        stopped, result = asyncio.run(go())
+    finally:
+        if not postgres_server.running():
+            postgres_server.start()
+    assert stopped["status"] == "budget" and stopped["budget"]["stop"]["by"] == "batch", stopped
+    assert result["status"] == "accepted" and result["rounds"] == 2, result
+    assert result == json.loads((run_dir / RESULT_FILE).read_text())
+    last = read_trace(run_dir)[-1]
+    assert last["node"] == "runner" and last["decision"] == "store_lost_after_publish", last
+    assert len(requests_for(openai_server, "again")) == 2  # round 1 once, round 2 once
+
+
 def test_unreachable_postgres_names_the_fix_and_hides_the_password():
     with pytest.raises(PostgresUnavailable) as raised:
         check_reachable("postgresql://coco:s3cret@127.0.0.1:9/coco")
