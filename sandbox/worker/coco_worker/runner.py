@@ -38,6 +38,7 @@ from coco_worker.renderers import RENDERERS, restore_scratch
 from coco_worker.textboxes import sane_boxes, sane_facts, sane_texts
 
 WATCH_EVERY_S = 0.05  # how often the runner polls the job (exit, and the Watchdog's limits)
+SERVICE_GROWTH_DOUBT = 1 << 20  # a warm service grown this much by a job killed for memory is retired
 EXIT_JOB, EXIT_STOP = 0, 10  # a runner's exit codes: one job served / the host said exit (or EOF)
 
 
@@ -247,7 +248,8 @@ class Watchdog:
         self.next = time.monotonic() + WATCH_EVERY_S
         # a warm service (the browser) is no process of the job, but the pages the job opens there are its
         # memory: what the services' trees grow by during the job counts against the job's limit
-        self.services_at_start = _services_bytes() if self.memory and services.SERVICES else 0
+        self.watch_services = bool(self.memory and services.SERVICES)
+        self.services_at_start = _services_bytes() if self.watch_services else 0
         self.services_grew = False
 
     def due(self) -> bool:
@@ -265,9 +267,11 @@ class Watchdog:
             return f"the program started more than {self.procs} processes and was killed"
         if self.memory:
             used = sum(private_bytes(pid) for pid in pids)
-            grown = max(0, _services_bytes(parents) - self.services_at_start) if self.services_at_start else 0
+            grown = max(0, _services_bytes(parents) - self.services_at_start) if self.watch_services else 0
             if used + grown > self.memory:
-                self.services_grew = grown > 0
+                self.services_grew = (
+                    grown >= SERVICE_GROWTH_DOUBT
+                )  # not a few pages of the browser's own churn
                 pages = f" and the warm browser {grown >> 20} MB more for its pages" if grown >> 20 else ""
                 return (
                     f"the program was killed: its processes held {used >> 20} MB{pages}, over the "
