@@ -36,7 +36,7 @@ from coco_agent.batch.prompts_file import PromptItem
 from coco_agent.batch.work import BatchOptions, process_prompt, warm_up
 from coco_agent.ledger.budget import batch_budget
 from coco_agent.refiners.batching import RefineJob, RefineOutcome, RefineQueue
-from coco_agent.rundir import LOCKS_DIR, result_path
+from coco_agent.rundir import CHECKPOINT_FILE, LOCKS_DIR, result_path
 
 SLOT_POLL_S = 0.02
 REFINE_RETRY_S = 2.0
@@ -242,13 +242,8 @@ class DraftStage:
             async with self._hold(run_dir):
                 with batch_budget(self.budget):  # every call of the run counts for the whole cluster
                     event = await process_prompt(item, self.options, self.batch_id, warm=self._warm_up)
-                if self.store is not None and event.get("status") == "budget" and _continues(run_dir):
-                    await self.store.hand_over(run_dir)  # a rerun goes on from there, on either engine
-                elif self.store is not None and result_path(run_dir).exists():
-                    with contextlib.suppress(Exception):  # pruning is housekeeping: a failure costs nothing
-                        await self.store.prune(self.store.key(run_dir))
-                elif self.store is not None and event.get("status") == "paused":  # waits for a person
-                    await self.store.hand_over(run_dir)
+                if self.store is not None:
+                    await self._settle(run_dir, event)
         except Exception as exc:
             if event is not None and result_path(run_dir).exists():
                 # published, then the lock's release failed (Postgres went away): the lock went with its session
@@ -257,6 +252,20 @@ class DraftStage:
                 raise CheckpointStoreLost(f"postgres checkpoints unavailable: {exc}") from exc
             raise
         return event | {"node": self.node}
+
+    async def _settle(self, run_dir: Path, event: dict[str, Any]) -> None:
+        """Where a run's Postgres checkpoints go once its drive ended. Into the run directory's
+        checkpoints.sqlite when someone may continue it there (a person's review; a budget stop, which a rerun
+        or `coco resume RUN --budget-...` continues on either engine) or when the directory already holds an
+        older copy (adopted from it: left as it was, `coco resume` or `coco edit` would start from a stale
+        state); pruned once result.json is published; else kept, for the rerun that resumes it."""
+        published = result_path(run_dir).exists()
+        kept_there = (run_dir / CHECKPOINT_FILE).exists()
+        if event.get("status") in ("paused", "budget") or (published and kept_there):
+            await self.store.hand_over(run_dir)
+        elif published:
+            with contextlib.suppress(Exception):  # pruning is housekeeping: a failure costs nothing
+                await self.store.prune(self.store.key(run_dir))
 
     def _hold(self, run_dir: Path) -> contextlib.AbstractAsyncContextManager[None]:
         if self.store is not None:
@@ -284,17 +293,6 @@ class DraftStage:
         if self.store is not None:
             await self.store.close()
         self._contexts.close()
-
-
-def _continues(run_dir: Path) -> bool:
-    """Whether the run's result.json says the batch budget stopped it (a rerun continues it)."""
-    from coco_agent.batch.work import stopped_by_batch_budget
-    from coco_agent.runs import read_json
-
-    try:
-        return stopped_by_batch_budget(read_json(result_path(run_dir)))
-    except (OSError, ValueError):
-        return False
 
 
 @contextlib.asynccontextmanager

@@ -190,6 +190,18 @@ def _assert_complete(out: Path, keys: list[str]) -> dict:
     return summary
 
 
+def _sqlite_values(run_dir: Path) -> dict:
+    """The latest state in a run directory's checkpoints.sqlite."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from coco_agent.runner import _compiled_graph, saved_run
+
+    _, thread, _ = saved_run(run_dir, None)
+    with SqliteSaver.from_conn_string(str(run_dir / "checkpoints.sqlite")) as saver:
+        graph = _compiled_graph().copy({"checkpointer": saver})
+        return graph.get_state({"configurable": {"thread_id": thread}}).values
+
+
 def _threads_left(pg_url: str, batch_id: str) -> list[str]:
     from coco_agent.checkpoints.postgres import PostgresStore
 
@@ -347,6 +359,9 @@ def test_a_batch_budget_holds_across_the_cluster(ray_cluster, pg, openai_server,
     assert all(_results(out, ran)[k]["rounds"] == 2 for k in ran)
     _assert_complete(out, keys)
     assert _threads_left(pg, batch_id) == []
+    # their run directories' checkpoints moved on with them: `coco resume` or `coco edit` there starts from the
+    # finished run, not from the budget stop
+    assert all(_sqlite_values(out / k)["status"] == "accepted" for k in ran)
 
 
 def test_a_run_paused_for_review_is_answered_without_the_cluster(
