@@ -278,7 +278,12 @@ async def process_prompt(
             raise
         except Exception as exc:
             return failed_event(item, run_dir, exc, time.monotonic() - started)
+        note = str(result.pop("resume", "")) if how == "resumed" else ""
+        if note.startswith("not continued"):
+            how = "skipped"  # nothing ran: the run stays as it was published, and no hook rewrites it
         event = prompt_event(item, run_dir, how, result, time.monotonic() - started)
+        if note:
+            event["resume"] = note
         if how in RAN and on_result is not None:
             event |= await asyncio.to_thread(publish, item, run_dir, result, on_result)
         return event

@@ -216,6 +216,25 @@ def test_a_batch_budget_stops_new_prompts_and_lets_the_one_in_flight_finish_its_
     assert json.loads((out / "summary.json").read_text())["statuses"]["accepted"] == 3
 
 
+def test_a_rerun_that_cannot_continue_a_budget_stop_leaves_it_as_published(openai_server, tmp_path, capsys):
+    """A run the batch budget stopped, whose checkpoints are gone: the rerun cannot continue it, so it is
+    skipped (the event says why), no call is made for it and its result.json stays as it was published."""
+    openai_server.respond_with(keyed_responder(critic={"a": [reject("the bars must be orange")]}))
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "prompt": keyed("a")}])
+    out = tmp_path / "out"
+    args = ["batch", str(prompts), "-o", str(out), "--workers", "1", "--json", *cli_models(openai_server)]
+    assert main([*args, "--batch-budget-tokens", "300"]) == 0
+    before = (out / "a" / "result.json").read_text()
+    assert json.loads(before)["budget"]["stop"]["by"] == "batch"
+    (out / "a" / "checkpoints.sqlite").unlink()
+    capsys.readouterr()
+    assert main(args) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (event,) = [e for e in events if e.get("event") == "prompt"]
+    assert event["how"] == "skipped" and event["resume"] == "not continued: its checkpoints are gone", event
+    assert (out / "a" / "result.json").read_text() == before and len(requests_for(openai_server, "a")) == 1
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
