@@ -118,9 +118,9 @@ class PostgresStore:
 
     async def hand_over(self, run_dir: Path) -> bool:
         """A run paused for review (or stopped by a budget, or one adopted from its run directory): its latest
-        checkpoint moves into the run directory's checkpoints.sqlite and its thread here is deleted, so `coco review RUN` answers it (or
-        `coco resume RUN` / a rerun on either engine continues it) on any machine that mounts the run
-        directories, without Postgres. A rerun of the batch adopts it back (``saver``), finds it still paused,
+        checkpoint moves into the run directory's checkpoints.sqlite and its thread here is deleted, so
+        `coco review RUN` answers it (or `coco resume RUN` / a rerun on either engine continues it) on any
+        machine that mounts the run directories, without Postgres. A rerun of the batch adopts it back (``saver``), finds it still paused,
         and hands it over again. False when this thread holds nothing."""
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
