@@ -167,7 +167,21 @@ def _start(command: list[str], cwd: Path | None = None) -> subprocess.Popen:
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, list[dict], str]:
-    out, err = proc.communicate(timeout=timeout)
+    """The driver's exit code, its JSON lines and its stderr, once it exits. Read through the same buffered
+    file objects as ``_run_until``: ``communicate()`` reads the raw pipes, so the lines a readline() had
+    already buffered were lost (CI once missed a prompt's event that way)."""
+    errors: list[str] = []
+    drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    killer = threading.Timer(timeout, proc.kill)  # a driver that hangs ends the test, not the suite
+    killer.start()
+    try:
+        out = proc.stdout.read()
+        proc.wait()
+    finally:
+        killer.cancel()
+    drain.join(60)
+    err = errors[0] if errors else ""
     lines = [line for line in out.splitlines() if line.strip()]
     bad = [line for line in lines if not line.startswith("{")]
     assert not bad, f"not JSON on stdout: {bad[:5]}"
