@@ -240,6 +240,16 @@ def test_postgres_that_goes_away_mid_run_leaves_the_run_resumable(
     assert len(requests_for(openai_server, "gone")) <= 2  # at most the node that was running is redone
 
 
+def _stopper_at_finalize(postgres_server):
+    """A progress callback that stops the server as finalize writes result.json."""
+
+    def stop_at_finalize(node, update):
+        if node == "finalize" and postgres_server.running():
+            postgres_server.stop()
+
+    return stop_at_finalize
+
+
 def test_postgres_that_goes_away_once_the_run_is_published_leaves_it_finished(
     postgres_server, pg_url, openai_server, tmp_path
 ):
@@ -249,9 +259,7 @@ def test_postgres_that_goes_away_once_the_run_is_published_leaves_it_finished(
     openai_server.respond_with(keyed_responder())
     run_dir = tmp_path / "late"
 
-    def stop_at_finalize(node, update):
-        if node == "finalize" and postgres_server.running():
-            postgres_server.stop()
+    stop_at_finalize = _stopper_at_finalize(postgres_server)
 
     async def go():
         store = PostgresStore(pg_url, "batchD")
@@ -286,9 +294,7 @@ def test_postgres_that_goes_away_as_a_reopened_run_publishes_leaves_it_finished(
     openai_server.respond_with(keyed_responder(coder={"again": [crash]}))
     run_dir = tmp_path / "again"
 
-    def stop_at_finalize(node, update):
-        if node == "finalize" and postgres_server.running():
-            postgres_server.stop()
+    stop_at_finalize = _stopper_at_finalize(postgres_server)
 
     async def go():
         store = PostgresStore(pg_url, "batchE")
